@@ -1,0 +1,66 @@
+package hostprep
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+// Token is the component's type token.
+const Token = "pm4ml:hostprep:HostPrep"
+
+// Args of one host's preparation.
+type Args struct {
+	Host hosts.Host
+	Plan Plan
+	// User is the SSH user (sudo is used unless it is root).
+	User string
+}
+
+// HostPrep is the per-host chain preflight -> base -> tuning -> firewall.
+type HostPrep struct {
+	pulumi.ResourceState
+
+	// Steps in order; Done is the last one: later layers depend on it.
+	Steps []*remote.Command
+	Done  pulumi.Resource
+	// FirewallRules are the resolved rows, "proto/ports from sources" (registered output, read
+	// by the policy pack and by reviewers).
+	FirewallRules pulumi.StringArrayOutput `pulumi:"firewallRules"`
+}
+
+// New registers one host's preparation chain.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*HostPrep, error) {
+	c := &HostPrep{}
+	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+		return nil, err
+	}
+	r, err := Render(args.Plan)
+	if err != nil {
+		return nil, err
+	}
+	var prev pulumi.Resource
+	for i, s := range r.Scripts {
+		o := []pulumi.ResourceOption{pulumi.Parent(c)}
+		if prev != nil {
+			o = append(o, pulumi.DependsOn([]pulumi.Resource{prev}))
+		}
+		cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, Steps[i]), args.Host, s, remotecmd.Options{User: args.User}, o...)
+		if err != nil {
+			return nil, err
+		}
+		c.Steps = append(c.Steps, cmd)
+		prev = cmd
+	}
+	c.Done = prev
+	rules := pulumi.StringArray{}
+	for _, a := range r.Rules {
+		rules = append(rules, pulumi.String(a.String()))
+	}
+	c.FirewallRules = rules.ToStringArrayOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"firewallRules": c.FirewallRules})
+}

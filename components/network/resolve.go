@@ -1,0 +1,175 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+// Node is the part of a host the port matrix needs.
+type Node struct {
+	Name    string
+	Address string
+	Roles   hosts.Roles
+}
+
+// Topology is everything Resolve needs to turn the matrix into concrete rules.
+type Topology struct {
+	Nodes            []Node
+	AdminAllowlist   []string // CIDRs or addresses
+	HAProxySourceIPs []string // extra HAProxy source addresses (e.g. SNAT); the HAProxy hosts are always included
+	InternalSubnet   string
+	WireGuardPort    int // 0: WireGuard disabled
+	StatsPort        int // 0: HAProxy stats disabled
+}
+
+// Allow is one resolved firewall rule of one host.
+type Allow struct {
+	Rule  Rule
+	Ports PortRange
+	// Sources are sorted, de-duplicated addresses/CIDRs. Anywhere is true for public rows; then
+	// Sources is empty.
+	Sources  []string
+	Anywhere bool
+}
+
+// String is "id proto/ports from sources", e.g. "ssh tcp/22 from 10.10.250.0/24".
+func (a Allow) String() string {
+	from := "anywhere"
+	if !a.Anywhere {
+		from = strings.Join(a.Sources, ",")
+		if from == "" {
+			from = "nobody"
+		}
+	}
+	if a.Rule.Proto == VRRP {
+		return fmt.Sprintf("%s vrrp from %s", a.Rule.ID, from)
+	}
+	return fmt.Sprintf("%s %s/%s from %s", a.Rule.ID, a.Rule.Proto, a.Ports, from)
+}
+
+// Enabled reports whether a feature-gated row applies to this topology.
+func (t Topology) Enabled(f Feature) bool {
+	switch f {
+	case WhenWireGuard:
+		return t.WireGuardPort > 0
+	case WhenHAProxyStats:
+		return t.StatsPort > 0
+	case WhenVRRP:
+		return len(t.addressesWith(hosts.RoleHAProxy)) > 1
+	}
+	return true
+}
+
+// PortsOf is the effective port range of a row (WireGuard and stats ports come from config).
+func (t Topology) PortsOf(r Rule) PortRange {
+	switch r.ID {
+	case WireGuard:
+		return port(t.WireGuardPort)
+	case HAProxyStats:
+		return port(t.StatsPort)
+	}
+	return r.Ports
+}
+
+func (t Topology) addressesWith(roles ...hosts.Role) []string {
+	var out []string
+	for _, n := range t.Nodes {
+		if n.Roles.Any(roles...) {
+			out = append(out, n.Address)
+		}
+	}
+	return out
+}
+
+// Sources resolves a Source to its addresses (nil for FromAnywhere).
+func (t Topology) Sources(s Source) []string {
+	var out []string
+	switch s {
+	case FromAnywhere:
+		return nil
+	case FromAdminAllowlist:
+		out = append(slices.Clone(t.AdminAllowlist), t.addressesWith(hosts.RoleBastion)...)
+	case FromClusterNodes:
+		out = t.addressesWith(hosts.RoleMaster, hosts.RoleWorker)
+	case FromHAProxy:
+		out = append(t.addressesWith(hosts.RoleHAProxy), t.HAProxySourceIPs...)
+	case FromStorageNetwork:
+		out = t.addressesWith(hosts.RoleStorage, hosts.RoleMaster, hosts.RoleWorker)
+	case FromInternalSubnet:
+		out = []string{t.InternalSubnet}
+	}
+	return collapse(sortAddrs(out))
+}
+
+// collapse drops entries covered by another entry (nftables refuses overlapping intervals).
+func collapse(in []string) []string {
+	var out []string
+	for i, a := range in {
+		pa, err := netip.ParsePrefix(withBits(a))
+		covered := false
+		for j, b := range in {
+			pb, errb := netip.ParsePrefix(withBits(b))
+			if i != j && err == nil && errb == nil && pb.Bits() < pa.Bits() && pb.Contains(pa.Addr()) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// RulesFor resolves the matrix for one host, in matrix order.
+func (t Topology) RulesFor(n Node) []Allow {
+	var out []Allow
+	for _, r := range Matrix {
+		if !n.Roles.Any(r.On...) || !t.Enabled(r.When) {
+			continue
+		}
+		a := Allow{Rule: r, Ports: t.PortsOf(r), Anywhere: r.From == FromAnywhere}
+		if !a.Anywhere {
+			a.Sources = t.Sources(r.From)
+			if r.Proto == VRRP { // a host does not need VRRP from itself
+				a.Sources = slices.DeleteFunc(a.Sources, func(s string) bool { return s == n.Address })
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// sortAddrs sorts numerically where possible and drops duplicates.
+func sortAddrs(in []string) []string {
+	out := slices.Clone(in)
+	slices.SortFunc(out, func(a, b string) int {
+		pa, ea := netip.ParsePrefix(withBits(a))
+		pb, eb := netip.ParsePrefix(withBits(b))
+		if ea == nil && eb == nil {
+			if c := pa.Addr().Compare(pb.Addr()); c != 0 {
+				return c
+			}
+			return pa.Bits() - pb.Bits()
+		}
+		if a < b {
+			return -1
+		}
+		if a > b {
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(out)
+}
+
+func withBits(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()).String()
+	}
+	return s
+}

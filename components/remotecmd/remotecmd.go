@@ -1,0 +1,118 @@
+// Package remotecmd renders remote scripts and runs them on hosts with pulumi-command. It is the
+// one place that decides how a script reaches a host (sudo, bash, stdin for secrets, logging), so
+// that what the render command writes for review is byte for byte what runs.
+package remotecmd
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+//go:embed lib.sh
+var lib string
+
+// Script is one rendered remote script.
+type Script struct {
+	// Step names the script (e.g. "hostprep-preflight"); it is $0 on the host and the file name
+	// (Step + ".sh") in the render output.
+	Step string
+	// Body is the complete script, shebang and library included.
+	Body string
+	// DeleteBody optionally runs when the resource is deleted (e.g. a node leaving).
+	DeleteBody string
+	// Secret marks a step through which a secret passes (on stdin): its output is never logged
+	// and stdout/stderr are secret in the state.
+	Secret bool
+}
+
+// Render executes a text/template with data and wraps the result as a complete script: shebang,
+// strict mode, the shared library, the body, and the closing change summary.
+func Render(step string, tmpl *template.Template, data any) (Script, error) {
+	var b strings.Builder
+	if err := tmpl.Execute(&b, data); err != nil {
+		return Script{}, fmt.Errorf("render %s: %w", step, err)
+	}
+	return Script{Step: step, Body: Wrap(step, b.String())}, nil
+}
+
+// Wrap turns a script body into a complete script.
+func Wrap(step, body string) string {
+	var b strings.Builder
+	b.WriteString("#!/usr/bin/env bash\n")
+	fmt.Fprintf(&b, "# %s: rendered by pm4ml-onprem; do not edit on the host.\n", step)
+	b.WriteString("set -euo pipefail\n")
+	fmt.Fprintf(&b, "PM4ML_STEP=%s\n", step)
+	b.WriteString(lib)
+	b.WriteString(strings.TrimSpace(body))
+	b.WriteString("\nfinish\n")
+	return b.String()
+}
+
+// Funcs are the template helpers every script template may use.
+var Funcs = template.FuncMap{
+	"quote": Quote,
+	"join":  strings.Join,
+}
+
+// Quote single-quotes s for a POSIX shell.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// Hash is the sha256 of a script, used as a trigger so a changed script re-runs.
+func Hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
+}
+
+// Invocation is the command line pulumi-command sends: the script runs under bash as root (sudo
+// for a non-root user), and gets the SSH client address as $1 so a firewall step can refuse to
+// lock out the session that runs it. Stdin stays free for secrets.
+func Invocation(user, step, body string) string {
+	sudo := "sudo -n "
+	if user == "root" {
+		sudo = ""
+	}
+	return fmt.Sprintf("%sbash -c %s %s \"${SSH_CONNECTION%%%% *}\"", sudo, Quote(body), step)
+}
+
+// Options of one remote step.
+type Options struct {
+	User  string
+	Stdin pulumi.StringInput // secret input; only with Script.Secret
+	// Triggers replace (re-run) the step when they change, besides a changed script.
+	Triggers pulumi.Array
+}
+
+// Run registers the remote.Command of a script on a host. The host's Ready resources are
+// dependencies, and the script's hash is a trigger.
+func Run(ctx *pulumi.Context, name string, h hosts.Host, s Script, o Options, opts ...pulumi.ResourceOption) (*remote.Command, error) {
+	args := &remote.CommandArgs{
+		Connection: h.Conn,
+		Create:     pulumi.String(Invocation(o.User, s.Step, s.Body)),
+		Triggers:   append(pulumi.Array{h.Identity}, o.Triggers...),
+	}
+	if s.DeleteBody != "" {
+		args.Delete = pulumi.String(Invocation(o.User, s.Step+"-delete", s.DeleteBody))
+	}
+	if s.Secret {
+		args.Logging = remote.LoggingNone
+		if o.Stdin != nil {
+			args.Stdin = pulumi.ToSecret(o.Stdin).(pulumi.StringOutput)
+		}
+		opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"stdout", "stderr", "stdin"}))
+	} else if o.Stdin != nil {
+		return nil, fmt.Errorf("remotecmd %s: stdin is only for secret steps", name)
+	}
+	if len(h.Ready) > 0 {
+		opts = append(opts, pulumi.DependsOn(h.Ready))
+	}
+	return remote.NewCommand(ctx, name, args, opts...)
+}

@@ -1,0 +1,197 @@
+// Package stacks turns a stack's configuration (Pulumi.<stack>.yaml, namespace "pm4ml") into one
+// typed, validated Config, and wires the components for it (Deploy).
+package stacks
+
+import (
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+// Namespace is the Pulumi config namespace of every key of this program.
+const Namespace = "pm4ml"
+
+// HostSource says where hosts come from.
+type HostSource string
+
+const (
+	SourceExisting HostSource = "existing" // adopt hosts by address, reached over SSH
+	SourceProxmox  HostSource = "proxmox"  // clone VMs on Proxmox VE from a cloud-init template
+)
+
+// Config is the whole stack configuration. Every field maps to a key `pm4ml:<json name>`;
+// nested fields are addressed with dots and indexes in error messages, e.g. pm4ml:hosts[3].roles.
+type Config struct {
+	Environment hosts.Environment `json:"environment"`
+	Domain      string            `json:"domain"`
+	PM4MLID     string            `json:"pm4mlId"`
+	HostSource  HostSource        `json:"hostSource"`
+	SSH         SSH               `json:"ssh"`
+	Network     Network           `json:"network"`
+	Hosts       []HostSpec        `json:"hosts"`
+	Proxmox     *Proxmox          `json:"proxmox,omitempty"`
+	MicroK8s    MicroK8s          `json:"microk8s"`
+	Ceph        Ceph              `json:"ceph"`
+	HAProxy     HAProxy           `json:"haproxy"`
+	WireGuard   WireGuard         `json:"wireguard"`
+	GitOps      GitOps            `json:"gitops"`
+	Vault       Vault             `json:"vault"`
+	// RiskAcceptance is the reference of the formal risk acceptance (guide 4.3, 4.4) that allows
+	// master+worker on one node in prod, e.g. a ticket id "RISK-2026-014".
+	RiskAcceptance string `json:"riskAcceptance,omitempty"`
+	// Lab marks a test lab: the preflight accepts Debian 12 besides Ubuntu 24.04 and skips the
+	// sizing minimums. Never set it for a real environment (validation refuses it in prod).
+	Lab bool `json:"lab,omitempty"`
+
+	// Secrets records which secret keys are set (and whether they are stored as secrets); the
+	// values themselves never enter Config: Deploy reads them as Pulumi secrets.
+	Secrets map[string]SecretState `json:"-"`
+}
+
+// SSH is how the program reaches every host.
+type SSH struct {
+	User string `json:"user"`
+	Port int    `json:"port,omitempty"` // default 22
+	// Bastion is an optional jump host (guide 4.1 "Bastion Host (Optional)").
+	Bastion *Bastion `json:"bastion,omitempty"`
+	// HostKeys optionally pins each host's SSH host key (name -> "ssh-ed25519 AAAA..."). Unset
+	// hosts are accepted on first use, as pulumi-command does.
+	HostKeys map[string]string `json:"hostKeys,omitempty"`
+}
+
+// Bastion is a jump host; its private key is pm4ml:sshPrivateKey unless pm4ml:bastionPrivateKey
+// is set.
+type Bastion struct {
+	Host string `json:"host"`
+	User string `json:"user,omitempty"` // default: ssh.user
+	Port int    `json:"port,omitempty"` // default 22
+}
+
+// Network is guide 1.2/1.3/5.7.
+type Network struct {
+	InternalSubnet string   `json:"internalSubnet"`
+	Gateway        string   `json:"gateway,omitempty"`
+	DNSServers     []string `json:"dnsServers,omitempty"`
+	SearchDomain   string   `json:"searchDomain,omitempty"`
+	// AdminAllowlist are the CIDRs SSH is admitted from (the bastion hosts are added).
+	AdminAllowlist []string `json:"adminAllowlist"`
+	// HAProxySourceIPs are extra addresses HAProxy connects to the NodePorts from (e.g. when
+	// the LB SNATs); the HAProxy hosts' own addresses are always admitted.
+	HAProxySourceIPs []string `json:"haproxySourceIps,omitempty"`
+	// NTPServers for time sync (chrony); empty: the distribution's pool.
+	NTPServers []string `json:"ntpServers,omitempty"`
+}
+
+// HostSpec is one host of the stack.
+type HostSpec struct {
+	Name    string       `json:"name"`
+	Address string       `json:"address"`
+	Roles   []hosts.Role `json:"roles"`
+	// CephDisks are the data disks MicroCeph takes (storage hosts only), e.g. /dev/sdb.
+	CephDisks []string `json:"cephDisks,omitempty"`
+	// Proxmox places the VM (hostSource proxmox only).
+	Proxmox *ProxmoxPlacement `json:"proxmox,omitempty"`
+	// Sizing overrides the guide's sizing of the host's roles (larger values only).
+	Sizing *hosts.Sizing `json:"sizing,omitempty"`
+}
+
+// ProxmoxPlacement is where a VM is cloned.
+type ProxmoxPlacement struct {
+	Node string `json:"node,omitempty"` // default: proxmox.node
+	VMID int    `json:"vmId"`
+}
+
+// Proxmox is the Proxmox VE endpoint and the template VMs are cloned from.
+type Proxmox struct {
+	Endpoint     string `json:"endpoint"`
+	Insecure     bool   `json:"insecure,omitempty"`
+	Node         string `json:"node"`
+	TemplateVMID int    `json:"templateVmId"`
+	Datastore    string `json:"datastore"`
+	Bridge       string `json:"bridge"`
+	VLAN         int    `json:"vlan,omitempty"`
+	// PrefixLength of the static addresses (default: internalSubnet's).
+	PrefixLength int `json:"prefixLength,omitempty"`
+}
+
+// MicroK8s is guide 2 (1.31/stable).
+type MicroK8s struct {
+	Channel string `json:"channel,omitempty"` // default 1.31/stable
+}
+
+// Ceph is the MicroCeph cluster (guide 1.4, 4.1 storage).
+type Ceph struct {
+	Pool              string `json:"pool,omitempty"`              // default "rbd-pm4ml"
+	StorageClass      string `json:"storageClass,omitempty"`      // default "ceph-rbd"
+	LocalStorageClass string `json:"localStorageClass,omitempty"` // default "local-nvme"
+	LocalStoragePath  string `json:"localStoragePath,omitempty"`  // default "/var/lib/pm4ml-local"
+	Channel           string `json:"channel,omitempty"`           // default "squid/stable"
+	ReplicationSize   int    `json:"replicationSize,omitempty"`   // default min(3, storage nodes)
+}
+
+// HAProxy is guide 5.
+type HAProxy struct {
+	// PublicVIP is the address the perimeter firewall NATs the public IP to (guide 5.7); with two
+	// HAProxy hosts it is the keepalived VRRP address (guide 5.5).
+	PublicVIP string `json:"publicVip"`
+	// Interface carrying the VIP on the HAProxy hosts (default eth0).
+	Interface    string `json:"interface,omitempty"`
+	StatsEnabled bool   `json:"statsEnabled,omitempty"`
+	StatsPort    int    `json:"statsPort,omitempty"` // default 8404
+	StatsUser    string `json:"statsUser,omitempty"` // default "admin"
+}
+
+// WireGuard is the optional VPN (guide 1.3.1), terminated on the HAProxy hosts.
+type WireGuard struct {
+	Enabled bool            `json:"enabled,omitempty"`
+	Port    int             `json:"port,omitempty"`    // default 51820
+	Address string          `json:"address,omitempty"` // interface address, e.g. 10.200.0.1/24
+	Peers   []WireGuardPeer `json:"peers,omitempty"`
+}
+
+// WireGuardPeer is one remote peer.
+type WireGuardPeer struct {
+	Name       string   `json:"name"`
+	PublicKey  string   `json:"publicKey"`
+	AllowedIPs []string `json:"allowedIps"`
+	Endpoint   string   `json:"endpoint,omitempty"`
+}
+
+// GitOps is the customer's repository (guide 6).
+type GitOps struct {
+	RepoURL  string `json:"repoUrl"`
+	Revision string `json:"revision"`
+	// Credentials: "https-token" (pm4ml:gitopsCredential is the token), "ssh-key" (the private
+	// key) or "none" (a public or otherwise reachable repository).
+	Credentials string `json:"credentials"`
+	Username    string `json:"username,omitempty"` // for https-token (default "git")
+}
+
+// Vault is where the MCM client secret is written (guide 6.5).
+type Vault struct {
+	// Address of Vault as seen from where pulumi up runs; empty: the in-cluster Vault.
+	Address string `json:"address,omitempty"`
+	Mount   string `json:"mount,omitempty"`     // default "secret"
+	KV      int    `json:"kvVersion,omitempty"` // 1 or 2, default 1 (the reference deployment)
+}
+
+// SecretState is what the loader learnt about one secret key.
+type SecretState struct {
+	Set      bool // the key exists
+	IsSecret bool // it is stored encrypted (pulumi config set --secret)
+}
+
+// Secret config keys. Their values are read only by Deploy, as Pulumi secrets.
+const (
+	SecretSSHPrivateKey    = "sshPrivateKey"
+	SecretBastionKey       = "bastionPrivateKey"
+	SecretProxmoxAPIToken  = "proxmoxApiToken"
+	SecretHAProxyStatsPass = "haproxyStatsPassword"
+	SecretGitOpsCredential = "gitopsCredential"
+	SecretVaultToken       = "vaultToken"
+	SecretMCMClientSecret  = "mcmClientSecret"
+)
+
+// SecretKeys lists every secret key the program knows.
+var SecretKeys = []string{
+	SecretSSHPrivateKey, SecretBastionKey, SecretProxmoxAPIToken, SecretHAProxyStatsPass,
+	SecretGitOpsCredential, SecretVaultToken, SecretMCMClientSecret,
+}

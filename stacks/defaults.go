@@ -1,0 +1,135 @@
+package stacks
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/network"
+)
+
+// Defaults the guide implies; applied before validation so that validation sees the effective
+// configuration.
+const (
+	DefaultMicroK8sChannel   = "1.31/stable"
+	DefaultMicroCephChannel  = "squid/stable"
+	DefaultCephPool          = "rbd-pm4ml"
+	DefaultStorageClass      = "ceph-rbd"
+	DefaultLocalStorageClass = "local-nvme"
+	DefaultLocalStoragePath  = "/var/lib/pm4ml-local"
+	DefaultVaultMount        = "secret"
+	DefaultVaultKV           = 1
+	DefaultHAProxyInterface  = "eth0"
+	DefaultStatsUser         = "admin"
+)
+
+func applyDefaults(c *Config) {
+	if c.SSH.Port == 0 {
+		c.SSH.Port = 22
+	}
+	if b := c.SSH.Bastion; b != nil {
+		if b.User == "" {
+			b.User = c.SSH.User
+		}
+		if b.Port == 0 {
+			b.Port = 22
+		}
+	}
+	if c.MicroK8s.Channel == "" {
+		c.MicroK8s.Channel = DefaultMicroK8sChannel
+	}
+	if c.Ceph.Pool == "" {
+		c.Ceph.Pool = DefaultCephPool
+	}
+	if c.Ceph.StorageClass == "" {
+		c.Ceph.StorageClass = DefaultStorageClass
+	}
+	if c.Ceph.LocalStorageClass == "" {
+		c.Ceph.LocalStorageClass = DefaultLocalStorageClass
+	}
+	if c.Ceph.LocalStoragePath == "" {
+		c.Ceph.LocalStoragePath = DefaultLocalStoragePath
+	}
+	if c.Ceph.Channel == "" {
+		c.Ceph.Channel = DefaultMicroCephChannel
+	}
+	if c.Ceph.ReplicationSize == 0 {
+		c.Ceph.ReplicationSize = min(3, max(1, len(c.HostsWith(hosts.RoleStorage))))
+	}
+	if c.HAProxy.Interface == "" {
+		c.HAProxy.Interface = DefaultHAProxyInterface
+	}
+	if c.HAProxy.StatsEnabled && c.HAProxy.StatsPort == 0 {
+		c.HAProxy.StatsPort = network.DefaultStatsPort
+	}
+	if c.HAProxy.StatsUser == "" {
+		c.HAProxy.StatsUser = DefaultStatsUser
+	}
+	if c.WireGuard.Enabled && c.WireGuard.Port == 0 {
+		c.WireGuard.Port = network.DefaultWGPort
+	}
+	if c.GitOps.Credentials == "https-token" && c.GitOps.Username == "" {
+		c.GitOps.Username = "git"
+	}
+	if c.Vault.Mount == "" {
+		c.Vault.Mount = DefaultVaultMount
+	}
+	if c.Vault.KV == 0 {
+		c.Vault.KV = DefaultVaultKV
+	}
+	if p := c.Proxmox; p != nil && p.PrefixLength == 0 {
+		if pfx, err := netip.ParsePrefix(c.Network.InternalSubnet); err == nil {
+			p.PrefixLength = pfx.Bits()
+		}
+	}
+	for i := range c.Hosts {
+		c.Hosts[i].Roles = hosts.NewRoles(c.Hosts[i].Roles...)
+		if pl := c.Hosts[i].Proxmox; pl != nil && pl.Node == "" && c.Proxmox != nil {
+			pl.Node = c.Proxmox.Node
+		}
+	}
+}
+
+// HostsWith lists the hosts that carry role r, in config order.
+func (c *Config) HostsWith(r hosts.Role) []HostSpec {
+	var out []HostSpec
+	for _, h := range c.Hosts {
+		if slices.Contains(h.Roles, r) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Topology is the port matrix's view of this stack.
+func (c *Config) Topology() network.Topology {
+	t := network.Topology{
+		AdminAllowlist:   c.Network.AdminAllowlist,
+		HAProxySourceIPs: c.Network.HAProxySourceIPs,
+		InternalSubnet:   c.Network.InternalSubnet,
+	}
+	if c.WireGuard.Enabled {
+		t.WireGuardPort = c.WireGuard.Port
+	}
+	if c.HAProxy.StatsEnabled {
+		t.StatsPort = c.HAProxy.StatsPort
+	}
+	for _, h := range c.Hosts {
+		t.Nodes = append(t.Nodes, network.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
+	}
+	return t
+}
+
+// SizingOf is the effective sizing of a host: the guide's for its roles, raised by overrides.
+func (c *Config) SizingOf(h HostSpec) hosts.Sizing {
+	s, _ := hosts.SizingFor(c.Environment, hosts.NewRoles(h.Roles...))
+	if o := h.Sizing; o != nil {
+		s.CPUs = max(s.CPUs, o.CPUs)
+		s.MemoryGB = max(s.MemoryGB, o.MemoryGB)
+		s.OSDiskGB = max(s.OSDiskGB, o.OSDiskGB)
+		if len(o.DataDisksGB) > 0 {
+			s.DataDisksGB = o.DataDisksGB
+		}
+	}
+	return s
+}

@@ -1,0 +1,134 @@
+package stacks
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hostprep"
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+// Secrets are the stack's secret values, as Pulumi secrets. Unset optional secrets are empty
+// secret strings.
+type Secrets struct {
+	SSHPrivateKey     pulumi.StringOutput
+	BastionPrivateKey pulumi.StringOutput
+	ProxmoxAPIToken   pulumi.StringOutput
+	HAProxyStatsPass  pulumi.StringOutput
+	GitOpsCredential  pulumi.StringOutput
+	VaultToken        pulumi.StringOutput
+	MCMClientSecret   pulumi.StringOutput
+}
+
+// ReadSecrets reads every secret key as a Pulumi secret.
+func ReadSecrets(ctx *pulumi.Context) Secrets {
+	get := func(k string) pulumi.StringOutput { return config.GetSecret(ctx, Namespace+":"+k) }
+	return Secrets{
+		SSHPrivateKey:     get(SecretSSHPrivateKey),
+		BastionPrivateKey: get(SecretBastionKey),
+		ProxmoxAPIToken:   get(SecretProxmoxAPIToken),
+		HAProxyStatsPass:  get(SecretHAProxyStatsPass),
+		GitOpsCredential:  get(SecretGitOpsCredential),
+		VaultToken:        get(SecretVaultToken),
+		MCMClientSecret:   get(SecretMCMClientSecret),
+	}
+}
+
+// Deploy is the Pulumi program: load and validate the whole configuration first (nothing is
+// registered when it has problems), then build the stack.
+func Deploy(ctx *pulumi.Context) error {
+	cfg, err := Load(PulumiSource{Ctx: ctx})
+	if err != nil {
+		return err
+	}
+	_, err = Build(ctx, cfg, ReadSecrets(ctx))
+	return err
+}
+
+// Stack is what Build registered, for tests and for the layers that follow.
+type Stack struct {
+	Config *Config
+	Hosts  *hosts.Hosts
+	Prep   []*hostprep.HostPrep // in host order
+}
+
+// Build registers the resources of a validated configuration. Data flows one way: config ->
+// hosts -> host preparation -> (cluster layers).
+func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
+	st := &Stack{Config: cfg}
+	hs, err := hosts.New(ctx, "hosts", cfg.HostsArgs(sec))
+	if err != nil {
+		return nil, err
+	}
+	st.Hosts = hs
+	plans := cfg.PrepPlans()
+	for i, h := range hs.Hosts {
+		p, err := hostprep.New(ctx, "prep-"+h.Name, &hostprep.Args{Host: h, Plan: plans[i], User: cfg.SSH.User})
+		if err != nil {
+			return nil, err
+		}
+		st.Prep = append(st.Prep, p)
+	}
+	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
+	ctx.Export("hosts", hs.Addresses)
+	ctx.Export("roles", hs.RolesByHost)
+	fw := pulumi.Map{}
+	for i, p := range st.Prep {
+		fw[hs.Hosts[i].Name] = p.FirewallRules
+	}
+	ctx.Export("firewallRules", fw)
+	return st, nil
+}
+
+// HostsArgs maps the configuration onto the hosts component.
+func (c *Config) HostsArgs(sec Secrets) *hosts.Args {
+	a := &hosts.Args{
+		Source: hosts.Source(c.HostSource),
+		SSH: hosts.SSH{
+			User:       c.SSH.User,
+			Port:       c.SSH.Port,
+			PrivateKey: sec.SSHPrivateKey,
+			HostKeys:   c.SSH.HostKeys,
+		},
+	}
+	if b := c.SSH.Bastion; b != nil {
+		key := sec.SSHPrivateKey
+		if c.Secrets[SecretBastionKey].Set {
+			key = sec.BastionPrivateKey
+		}
+		a.SSH.Bastion = &hosts.Bastion{Host: b.Host, User: b.User, Port: b.Port, PrivateKey: key}
+	}
+	if p := c.Proxmox; p != nil && c.HostSource == SourceProxmox {
+		a.Proxmox = &hosts.ProxmoxArgs{
+			Endpoint: p.Endpoint, Insecure: p.Insecure, APIToken: sec.ProxmoxAPIToken,
+			TemplateVMID: p.TemplateVMID, TemplateNode: p.Node, Datastore: p.Datastore, Bridge: p.Bridge,
+			VLAN: p.VLAN, PrefixLength: p.PrefixLength, Gateway: c.Network.Gateway,
+			DNSServers: c.Network.DNSServers, SearchDomain: c.Network.SearchDomain,
+		}
+	}
+	for _, h := range c.Hosts {
+		s := hosts.Spec{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h), CephDisks: h.CephDisks}
+		if h.Proxmox != nil {
+			s.ProxmoxNode, s.VMID = h.Proxmox.Node, h.Proxmox.VMID
+		}
+		a.Specs = append(a.Specs, s)
+	}
+	return a
+}
+
+// PrepPlans are the host-preparation plans, in host order. The render command uses the same.
+func (c *Config) PrepPlans() []hostprep.Plan {
+	topo := c.Topology()
+	var peers []hostprep.Peer
+	for _, h := range c.Hosts {
+		peers = append(peers, hostprep.Peer{Name: h.Name, Address: h.Address})
+	}
+	out := make([]hostprep.Plan, 0, len(c.Hosts))
+	for _, h := range c.Hosts {
+		out = append(out, hostprep.Plan{
+			Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h),
+			CephDisks: h.CephDisks, Lab: c.Lab, Peers: peers, NTPServers: c.Network.NTPServers, Topology: topo,
+		})
+	}
+	return out
+}

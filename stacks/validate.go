@@ -1,0 +1,555 @@
+package stacks
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	pm4mlIDRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-_]{0,61}[a-z0-9])?$`)
+	channelRe  = regexp.MustCompile(`^[0-9]+\.[0-9]+/(stable|candidate|beta|edge)$`)
+	cephChanRe = regexp.MustCompile(`^[a-z]+/(stable|candidate|beta|edge)$`)
+	diskRe     = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:-]+$`)
+	ifaceRe    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+	userRe     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	k8sNameRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	absPathRe  = regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`)
+	mountRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+	// placeholders are refused wherever a real value is needed (guide 6.3 "no placeholder").
+	placeholderRe = regexp.MustCompile(`(?i)^(changeme|change-me|todo|tbd|xxx+|<.*>|example)$`)
+)
+
+// v collects problems.
+type v struct{ errs []error }
+
+func (x *v) add(k, problem, fix string) { x.errs = append(x.errs, fieldErr(k, problem, fix)) }
+
+// Validate checks a defaulted Config against the guide and returns every problem found.
+func Validate(c *Config) []error {
+	x := &v{}
+	x.basics(c)
+	subnet := x.network(c)
+	x.hosts(c, subnet)
+	x.environmentPolicy(c)
+	x.ssh(c, subnet)
+	x.proxmox(c)
+	x.clusterSettings(c)
+	x.haproxy(c, subnet)
+	x.wireguard(c)
+	x.gitops(c)
+	x.vault(c)
+	x.secrets(c)
+	return x.errs
+}
+
+func (x *v) basics(c *Config) {
+	switch c.Environment {
+	case hosts.Prod, hosts.Stg:
+	case "":
+		x.add(key("environment"), "is not set", "pulumi config set pm4ml:environment prod|stg")
+	default:
+		x.add(key("environment"), fmt.Sprintf("%q is not an environment of the guide", c.Environment), "set it to prod or stg")
+	}
+	if c.Domain == "" {
+		x.add(key("domain"), "is not set", "set the DNS zone PM4ML is served under, e.g. pm4ml.example.org (guide 1.2)")
+	} else if !validDomain(c.Domain) {
+		x.add(key("domain"), fmt.Sprintf("%q is not a DNS name", c.Domain), "use lower-case labels separated by dots, e.g. pm4ml.example.org")
+	}
+	if c.PM4MLID == "" {
+		x.add(key("pm4mlId"), "is not set", "set the PM4ML id the hub operator assigned (it names the Vault path secret/<pm4mlId>/, guide 6.5)")
+	} else if !pm4mlIDRe.MatchString(c.PM4MLID) {
+		x.add(key("pm4mlId"), fmt.Sprintf("%q is not usable in a Vault path", c.PM4MLID), "use lower-case letters, digits, '-' or '_'")
+	}
+	switch c.HostSource {
+	case SourceExisting, SourceProxmox:
+	case "":
+		x.add(key("hostSource"), "is not set", "set it to existing (hosts reached over SSH) or proxmox (VMs cloned from a template)")
+	default:
+		x.add(key("hostSource"), fmt.Sprintf("%q is not a host source", c.HostSource), "set it to existing or proxmox")
+	}
+	if c.Lab && c.Environment == hosts.Prod {
+		x.add(key("lab"), "is true in a prod stack", "remove pm4ml:lab; it is only for the test lab")
+	}
+}
+
+func validDomain(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 || len(d) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *v) network(c *Config) netip.Prefix {
+	n := c.Network
+	subnet, err := netip.ParsePrefix(n.InternalSubnet)
+	switch {
+	case n.InternalSubnet == "":
+		x.add(key("network.internalSubnet"), "is not set", "set the dedicated internal subnet, e.g. 10.10.0.0/16 (guide 1.2)")
+	case err != nil || !subnet.Addr().Is4():
+		x.add(key("network.internalSubnet"), fmt.Sprintf("%q is not an IPv4 CIDR", n.InternalSubnet), "use a CIDR such as 10.10.0.0/16")
+		subnet = netip.Prefix{}
+	case subnet.Masked() != subnet:
+		x.add(key("network.internalSubnet"), fmt.Sprintf("%q has host bits set", n.InternalSubnet), "use the network address, "+subnet.Masked().String())
+	case !subnet.Addr().IsPrivate():
+		x.add(key("network.internalSubnet"), fmt.Sprintf("%q is not a private range", n.InternalSubnet), "the internal subnet must be private (RFC 1918), e.g. 10.10.0.0/16")
+	}
+	if n.Gateway != "" {
+		x.addrIn(key("network.gateway"), n.Gateway, subnet)
+	}
+	for i, d := range n.DNSServers {
+		if _, err := netip.ParseAddr(d); err != nil {
+			x.add(key("network.dnsServers[%d]", i), fmt.Sprintf("%q is not an IP address", d), "list DNS resolver addresses")
+		}
+	}
+	if len(n.AdminAllowlist) == 0 {
+		x.add(key("network.adminAllowlist"), "is empty: SSH would be admitted from nowhere and the program could not reach the hosts",
+			"list the admin CIDRs SSH is admitted from, e.g. [10.10.250.0/24] (guide 1.3.1)")
+	}
+	for i, a := range n.AdminAllowlist {
+		p, ok := x.cidr(key("network.adminAllowlist[%d]", i), a)
+		if ok && p.Bits() == 0 {
+			x.add(key("network.adminAllowlist[%d]", i), fmt.Sprintf("%q admits SSH from anywhere", a),
+				"list only the admin networks (guide 1.3.1: SSH restricted by IP whitelist)")
+		}
+	}
+	for i, a := range n.HAProxySourceIPs {
+		x.addrIn(key("network.haproxySourceIps[%d]", i), a, subnet)
+	}
+	return subnet
+}
+
+func (x *v) cidr(k, s string) (netip.Prefix, bool) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return netip.PrefixFrom(a, 32), true
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		x.add(k, fmt.Sprintf("%q is not an IPv4 address or CIDR", s), "use e.g. 10.10.250.0/24")
+		return p, false
+	}
+	if p.Masked() != p {
+		x.add(k, fmt.Sprintf("%q has host bits set", s), "use "+p.Masked().String())
+		return p, false
+	}
+	return p, true
+}
+
+// addrIn checks an IPv4 address inside the internal subnet (when the subnet is valid).
+func (x *v) addrIn(k, s string, subnet netip.Prefix) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		x.add(k, fmt.Sprintf("%q is not an IPv4 address", s), "use a static IPv4 address of the internal subnet (guide 1.2)")
+		return false
+	}
+	if subnet.IsValid() && !subnet.Contains(a) {
+		x.add(k, fmt.Sprintf("%s is outside the internal subnet %s", s, subnet), "use an address of pm4ml:network.internalSubnet or widen the subnet")
+		return false
+	}
+	if subnet.IsValid() && (a == subnet.Masked().Addr() || a == lastAddr(subnet)) {
+		x.add(k, fmt.Sprintf("%s is the network or broadcast address of %s", s, subnet), "use a host address")
+		return false
+	}
+	return true
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+func (x *v) hosts(c *Config, subnet netip.Prefix) {
+	if len(c.Hosts) == 0 {
+		x.add(key("hosts"), "is empty", "list every host with name, address and roles (see Pulumi.stg.yaml)")
+		return
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i, h := range c.Hosts {
+		k := func(f string) string { return key("hosts[%d].%s", i, f) }
+		switch {
+		case h.Name == "":
+			x.add(k("name"), "is not set", "give the host its hostname, e.g. prod-master-1")
+		case !dnsLabel.MatchString(h.Name):
+			x.add(k("name"), fmt.Sprintf("%q is not a valid hostname", h.Name), "use lower-case letters, digits and '-' (RFC 1123 label)")
+		default:
+			if j, dup := names[h.Name]; dup {
+				x.add(k("name"), fmt.Sprintf("%q is also the name of hosts[%d]", h.Name, j), "give every host a unique name")
+			}
+			names[h.Name] = i
+		}
+		if h.Address == "" {
+			x.add(k("address"), "is not set", "set the host's static IPv4 address (guide 1.2)")
+		} else if x.addrIn(k("address"), h.Address, subnet) {
+			if j, dup := addrs[h.Address]; dup {
+				x.add(k("address"), fmt.Sprintf("%s is also the address of hosts[%d]", h.Address, j), "give every host its own address")
+			}
+			addrs[h.Address] = i
+		}
+		if len(h.Roles) == 0 {
+			x.add(k("roles"), "is empty", "give the host one of: master, worker, haproxy, storage, bastion")
+		}
+		for _, r := range h.Roles {
+			if !r.Valid() {
+				x.add(k("roles"), fmt.Sprintf("%q is not a role", r), "use master, worker, haproxy, storage or bastion")
+			}
+		}
+		x.roleCombination(c, i, h)
+		storageHost := slices.Contains(h.Roles, hosts.RoleStorage)
+		if storageHost && len(h.CephDisks) == 0 {
+			x.add(k("cephDisks"), "is empty on a storage host", "list the data disks MicroCeph may wipe and take, e.g. [/dev/sdb, /dev/sdc]")
+		}
+		if !storageHost && len(h.CephDisks) > 0 {
+			x.add(k("cephDisks"), "is set on a host without the storage role", "remove it, or add the storage role")
+		}
+		seen := map[string]bool{}
+		for j, d := range h.CephDisks {
+			if !diskRe.MatchString(d) {
+				x.add(k(fmt.Sprintf("cephDisks[%d]", j)), fmt.Sprintf("%q is not a block device path", d), "use a path under /dev, e.g. /dev/sdb or /dev/disk/by-id/...")
+			}
+			if seen[d] {
+				x.add(k(fmt.Sprintf("cephDisks[%d]", j)), fmt.Sprintf("%q is listed twice", d), "list each disk once")
+			}
+			seen[d] = true
+		}
+		if c.HostSource == SourceProxmox && h.Proxmox == nil {
+			x.add(k("proxmox"), "is not set while pm4ml:hostSource is proxmox", "set proxmox: {vmId: <unique VM id>} (and optionally node)")
+		}
+		if c.HostSource == SourceExisting && h.Proxmox != nil {
+			x.add(k("proxmox"), "is set while pm4ml:hostSource is existing", "remove it, or set pm4ml:hostSource to proxmox")
+		}
+		if s := h.Sizing; s != nil && (s.CPUs < 0 || s.MemoryGB < 0 || s.OSDiskGB < 0) {
+			x.add(k("sizing"), "has a negative value", "use positive numbers (they can only raise the guide's sizing)")
+		}
+	}
+}
+
+// roleCombination: guide 4.3/4.4. HAProxy and bastion hosts are dedicated everywhere (they face
+// the public side or the admins); prod keeps every role dedicated, except master+worker under a
+// formal risk acceptance; stg may combine master, worker and storage.
+func (x *v) roleCombination(c *Config, i int, h HostSpec) {
+	rs := hosts.NewRoles(h.Roles...)
+	if len(rs) < 2 {
+		return
+	}
+	k := key("hosts[%d].roles", i)
+	for _, dedicated := range []hosts.Role{hosts.RoleHAProxy, hosts.RoleBastion} {
+		if rs.Has(dedicated) {
+			x.add(k, fmt.Sprintf("%s combines %s with other roles", rs, dedicated),
+				fmt.Sprintf("give %s a host of its own (it faces the public side or the admins)", dedicated))
+			return
+		}
+	}
+	if c.Environment != hosts.Prod {
+		return
+	}
+	if rs.Has(hosts.RoleStorage) {
+		x.add(k, fmt.Sprintf("%s combines storage with Kubernetes roles in prod", rs),
+			"give the storage nodes their own hosts (guide 4.1: dedicated cold storage cluster)")
+		return
+	}
+	if rs.Has(hosts.RoleMaster) && rs.Has(hosts.RoleWorker) && c.RiskAcceptance == "" {
+		x.add(k, "combines master and worker in prod without a formal risk acceptance",
+			"use dedicated masters (guide 4.4), or set pm4ml:riskAcceptance to the approved risk-acceptance reference")
+	}
+}
+
+// environmentPolicy: guide 1.1, 4.1, 4.3 (prod) and 4.2 (stg).
+func (x *v) environmentPolicy(c *Config) {
+	count := func(r hosts.Role) int { return len(c.HostsWith(r)) }
+	masters, workers, lbs, storage, bastions := count(hosts.RoleMaster), count(hosts.RoleWorker), count(hosts.RoleHAProxy), count(hosts.RoleStorage), count(hosts.RoleBastion)
+	k := key("hosts")
+	if bastions > 1 {
+		x.add(k, fmt.Sprintf("has %d bastion hosts", bastions), "keep at most one bastion (guide 4.1)")
+	}
+	if c.Environment == hosts.Prod {
+		if masters != 3 {
+			x.add(k, fmt.Sprintf("has %d master(s); prod needs exactly 3 dedicated masters", masters), "give three hosts the master role (guide 4.1, 4.4)")
+		}
+		if workers < 3 {
+			x.add(k, fmt.Sprintf("has %d worker(s); prod needs at least 3", workers), "give at least three hosts the worker role (guide 4.1)")
+		}
+		if lbs != 2 {
+			x.add(k, fmt.Sprintf("has %d HAProxy host(s); prod needs 2 for high availability", lbs), "give two hosts the haproxy role (guide 4.1, 5.5)")
+		}
+		if storage < 3 {
+			x.add(k, fmt.Sprintf("has %d storage host(s); prod needs at least 3", storage), "give at least three hosts the storage role (guide 4.1)")
+		}
+		if c.RiskAcceptance != "" && placeholderRe.MatchString(c.RiskAcceptance) {
+			x.add(key("riskAcceptance"), fmt.Sprintf("%q is a placeholder", c.RiskAcceptance), "set the reference of the approved risk acceptance")
+		}
+		return
+	}
+	if masters < 1 {
+		x.add(k, "has no master", "give at least one host the master role")
+	}
+	if workers < 1 {
+		x.add(k, "has no worker", "give at least one host the worker role (stg may combine master+worker, guide 4.2)")
+	}
+	if lbs < 1 || lbs > 2 {
+		x.add(k, fmt.Sprintf("has %d HAProxy hosts", lbs), "give one (stg) or two hosts the haproxy role")
+	}
+	if storage < 1 {
+		x.add(k, "has no storage host", "give at least one host the storage role (guide 4.2)")
+	}
+}
+
+func (x *v) ssh(c *Config, subnet netip.Prefix) {
+	if c.SSH.User == "" {
+		x.add(key("ssh.user"), "is not set", "set the login user of the hosts (e.g. ubuntu); it needs passwordless sudo")
+	} else if !userRe.MatchString(c.SSH.User) {
+		x.add(key("ssh.user"), fmt.Sprintf("%q is not a valid user name", c.SSH.User), "use a POSIX user name such as ubuntu")
+	}
+	if c.SSH.Port < 1 || c.SSH.Port > 65535 {
+		x.add(key("ssh.port"), fmt.Sprintf("%d is not a port", c.SSH.Port), "use 1-65535 (default 22)")
+	}
+	if b := c.SSH.Bastion; b != nil {
+		if b.Host == "" {
+			x.add(key("ssh.bastion.host"), "is not set", "set the bastion's address, or remove pm4ml:ssh.bastion")
+		} else if _, err := netip.ParseAddr(b.Host); err != nil && !validDomain(b.Host) {
+			x.add(key("ssh.bastion.host"), fmt.Sprintf("%q is neither an IP address nor a DNS name", b.Host), "set the bastion's address")
+		}
+		if b.Port < 1 || b.Port > 65535 {
+			x.add(key("ssh.bastion.port"), fmt.Sprintf("%d is not a port", b.Port), "use 1-65535 (default 22)")
+		}
+	}
+	for name := range c.SSH.HostKeys {
+		if !slices.ContainsFunc(c.Hosts, func(h HostSpec) bool { return h.Name == name }) {
+			x.add(key("ssh.hostKeys.%s", name), "names no host of pm4ml:hosts", "remove it or correct the host name")
+		}
+	}
+}
+
+func (x *v) proxmox(c *Config) {
+	if c.HostSource != SourceProxmox {
+		if c.Proxmox != nil {
+			x.add(key("proxmox"), "is set while pm4ml:hostSource is not proxmox", "remove it, or set pm4ml:hostSource to proxmox")
+		}
+		return
+	}
+	p := c.Proxmox
+	if p == nil {
+		x.add(key("proxmox"), "is not set while pm4ml:hostSource is proxmox", "set endpoint, node, templateVmId, datastore and bridge (see README)")
+		return
+	}
+	if u, err := url.Parse(p.Endpoint); p.Endpoint == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		x.add(key("proxmox.endpoint"), fmt.Sprintf("%q is not an https URL", p.Endpoint), "set the Proxmox VE API URL, e.g. https://pve.example.org:8006/")
+	}
+	if p.Node == "" {
+		x.add(key("proxmox.node"), "is not set", "set the Proxmox node VMs are created on by default")
+	}
+	if p.TemplateVMID < 100 {
+		x.add(key("proxmox.templateVmId"), "is not set or below 100", "set the VM id of the Ubuntu 24.04 cloud-init template")
+	}
+	if p.Datastore == "" {
+		x.add(key("proxmox.datastore"), "is not set", "set the datastore for VM disks, e.g. local-lvm")
+	}
+	if p.Bridge == "" {
+		x.add(key("proxmox.bridge"), "is not set", "set the bridge of the internal network, e.g. vmbr0")
+	}
+	if p.VLAN < 0 || p.VLAN > 4094 {
+		x.add(key("proxmox.vlan"), fmt.Sprintf("%d is not a VLAN id", p.VLAN), "use 1-4094, or leave it unset")
+	}
+	if c.Network.Gateway == "" {
+		x.add(key("network.gateway"), "is not set while VMs get static addresses from cloud-init", "set the internal subnet's gateway")
+	}
+	ids := map[int]int{}
+	for i, h := range c.Hosts {
+		if h.Proxmox == nil {
+			continue
+		}
+		if h.Proxmox.VMID < 100 || h.Proxmox.VMID == p.TemplateVMID {
+			x.add(key("hosts[%d].proxmox.vmId", i), fmt.Sprintf("%d is not a usable VM id", h.Proxmox.VMID), "use a unique id >= 100 other than the template's")
+		}
+		if j, dup := ids[h.Proxmox.VMID]; dup {
+			x.add(key("hosts[%d].proxmox.vmId", i), fmt.Sprintf("%d is also the VM id of hosts[%d]", h.Proxmox.VMID, j), "give every VM its own id")
+		}
+		ids[h.Proxmox.VMID] = i
+	}
+}
+
+func (x *v) clusterSettings(c *Config) {
+	if !channelRe.MatchString(c.MicroK8s.Channel) {
+		x.add(key("microk8s.channel"), fmt.Sprintf("%q is not a pinned MicroK8s channel", c.MicroK8s.Channel), "use <major>.<minor>/<risk>, e.g. 1.31/stable (guide 2)")
+	} else if c.Environment == hosts.Prod && !strings.HasSuffix(c.MicroK8s.Channel, "/stable") {
+		x.add(key("microk8s.channel"), fmt.Sprintf("%q is not a stable channel", c.MicroK8s.Channel), "prod runs a stable channel, e.g. 1.31/stable")
+	}
+	if !cephChanRe.MatchString(c.Ceph.Channel) {
+		x.add(key("ceph.channel"), fmt.Sprintf("%q is not a pinned MicroCeph channel", c.Ceph.Channel), "use <release>/<risk>, e.g. squid/stable")
+	}
+	for f, val := range map[string]string{"ceph.storageClass": c.Ceph.StorageClass, "ceph.localStorageClass": c.Ceph.LocalStorageClass, "ceph.pool": c.Ceph.Pool} {
+		if !k8sNameRe.MatchString(val) {
+			x.add(key("%s", f), fmt.Sprintf("%q is not a valid name", val), "use lower-case letters, digits, '-' and '.'")
+		}
+	}
+	if c.Ceph.StorageClass == c.Ceph.LocalStorageClass {
+		x.add(key("ceph.localStorageClass"), "equals pm4ml:ceph.storageClass", "give the local high-performance class its own name (guide 1.4 keeps transaction-critical data off Ceph)")
+	}
+	if !absPathRe.MatchString(c.Ceph.LocalStoragePath) {
+		x.add(key("ceph.localStoragePath"), fmt.Sprintf("%q is not an absolute path", c.Ceph.LocalStoragePath), "use an absolute path on the workers' NVMe, e.g. /var/lib/pm4ml-local")
+	}
+	storage := len(c.HostsWith(hosts.RoleStorage))
+	if c.Ceph.ReplicationSize < 1 || (storage > 0 && c.Ceph.ReplicationSize > storage) {
+		x.add(key("ceph.replicationSize"), fmt.Sprintf("%d does not fit %d storage host(s)", c.Ceph.ReplicationSize, storage), "use 1..number of storage hosts (default min(3, storage hosts))")
+	} else if c.Environment == hosts.Prod && c.Ceph.ReplicationSize < 3 {
+		x.add(key("ceph.replicationSize"), fmt.Sprintf("%d replicas in prod", c.Ceph.ReplicationSize), "prod keeps 3 replicas (guide 4.1 resiliency)")
+	}
+}
+
+func (x *v) haproxy(c *Config, subnet netip.Prefix) {
+	h := c.HAProxy
+	lbs := c.HostsWith(hosts.RoleHAProxy)
+	if h.PublicVIP == "" {
+		x.add(key("haproxy.publicVip"), "is not set", "set the private address the perimeter firewall NATs the public IP to (guide 5.7)")
+	} else if x.addrIn(key("haproxy.publicVip"), h.PublicVIP, subnet) {
+		for i, host := range c.Hosts {
+			if host.Address == h.PublicVIP && !(len(lbs) == 1 && lbs[0].Name == host.Name) {
+				x.add(key("haproxy.publicVip"), fmt.Sprintf("%s is the address of hosts[%d] (%s)", h.PublicVIP, i, host.Name),
+					"use a free address for the VIP (with one HAProxy host it may be that host's address)")
+			}
+		}
+	}
+	if !ifaceRe.MatchString(h.Interface) {
+		x.add(key("haproxy.interface"), fmt.Sprintf("%q is not an interface name", h.Interface), "use the HAProxy hosts' interface name, e.g. eth0 or ens18")
+	}
+	if h.StatsEnabled {
+		if h.StatsPort < 1024 || h.StatsPort > 65535 || slices.Contains([]int{80, 443}, h.StatsPort) {
+			x.add(key("haproxy.statsPort"), fmt.Sprintf("%d is not usable for stats", h.StatsPort), "use an unprivileged free port, default 8404")
+		}
+		if !userRe.MatchString(h.StatsUser) {
+			x.add(key("haproxy.statsUser"), fmt.Sprintf("%q is not a valid user name", h.StatsUser), "use letters, digits, '-' or '_'")
+		}
+	}
+}
+
+func (x *v) wireguard(c *Config) {
+	w := c.WireGuard
+	if !w.Enabled {
+		if len(w.Peers) > 0 {
+			x.add(key("wireguard.peers"), "are set but WireGuard is disabled", "set pm4ml:wireguard.enabled true, or remove the peers")
+		}
+		return
+	}
+	if w.Port < 1 || w.Port > 65535 {
+		x.add(key("wireguard.port"), fmt.Sprintf("%d is not a port", w.Port), "use the UDP port of the firewall mapping, default 51820 (guide 1.3.1)")
+	}
+	if p, err := netip.ParsePrefix(w.Address); err != nil || !p.Addr().Is4() || p.Bits() == 32 {
+		x.add(key("wireguard.address"), fmt.Sprintf("%q is not an interface address with prefix", w.Address), "use e.g. 10.200.0.1/24 (outside the internal subnet)")
+	}
+	if len(w.Peers) == 0 {
+		x.add(key("wireguard.peers"), "is empty while WireGuard is enabled", "list the peers (name, publicKey, allowedIps)")
+	}
+	names := map[string]bool{}
+	for i, p := range w.Peers {
+		if !dnsLabel.MatchString(p.Name) || names[p.Name] {
+			x.add(key("wireguard.peers[%d].name", i), fmt.Sprintf("%q is empty, invalid or repeated", p.Name), "give each peer a unique lower-case name")
+		}
+		names[p.Name] = true
+		if b, err := base64.StdEncoding.DecodeString(p.PublicKey); err != nil || len(b) != 32 {
+			x.add(key("wireguard.peers[%d].publicKey", i), "is not a WireGuard public key", "paste the peer's key from `wg pubkey` (44 characters of base64)")
+		}
+		if len(p.AllowedIPs) == 0 {
+			x.add(key("wireguard.peers[%d].allowedIps", i), "is empty", "list the CIDRs routed to this peer")
+		}
+		for j, a := range p.AllowedIPs {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				x.add(key("wireguard.peers[%d].allowedIps[%d]", i, j), fmt.Sprintf("%q is not a CIDR", a), "use e.g. 10.201.0.0/24")
+			}
+		}
+	}
+}
+
+func (x *v) gitops(c *Config) {
+	g := c.GitOps
+	if g.RepoURL == "" {
+		x.add(key("gitops.repoUrl"), "is not set", "set the customer's GitOps repository URL (guide 6), https://... or ssh://... / git@host:path")
+	} else if u, err := url.Parse(g.RepoURL); (err != nil || !slices.Contains([]string{"https", "ssh", "git", "file"}, u.Scheme)) && !strings.HasPrefix(g.RepoURL, "git@") {
+		x.add(key("gitops.repoUrl"), fmt.Sprintf("%q is not a git URL", g.RepoURL), "use https://host/org/repo.git or git@host:org/repo.git")
+	} else if placeholderRe.MatchString(g.RepoURL) || strings.Contains(g.RepoURL, "<") {
+		x.add(key("gitops.repoUrl"), fmt.Sprintf("%q is a placeholder", g.RepoURL), "set the real repository")
+	}
+	if g.Revision == "" {
+		x.add(key("gitops.revision"), "is not set", "set the branch or tag Argo CD follows (guide 6: branch or tag strategy), e.g. main or v1.4.0")
+	}
+	switch g.Credentials {
+	case "https-token":
+		if strings.HasPrefix(g.RepoURL, "git@") || strings.HasPrefix(g.RepoURL, "ssh://") {
+			x.add(key("gitops.credentials"), "is https-token for an SSH repository URL", "use ssh-key, or an https:// URL")
+		}
+	case "ssh-key":
+		if strings.HasPrefix(g.RepoURL, "https://") {
+			x.add(key("gitops.credentials"), "is ssh-key for an https repository URL", "use https-token, or an SSH URL")
+		}
+	case "none":
+	case "":
+		x.add(key("gitops.credentials"), "is not set", "set https-token, ssh-key or none (guide 6: secure credential management)")
+	default:
+		x.add(key("gitops.credentials"), fmt.Sprintf("%q is not a credential type", g.Credentials), "use https-token, ssh-key or none")
+	}
+}
+
+func (x *v) vault(c *Config) {
+	if c.Vault.KV != 1 && c.Vault.KV != 2 {
+		x.add(key("vault.kvVersion"), fmt.Sprintf("%d is not a KV engine version", c.Vault.KV), "use 1 (the reference deployment mounts secret/ as KV v1) or 2")
+	}
+	if !mountRe.MatchString(c.Vault.Mount) {
+		x.add(key("vault.mount"), fmt.Sprintf("%q is not a mount path", c.Vault.Mount), "use the KV mount without slashes at the ends, default secret")
+	}
+	if a := c.Vault.Address; a != "" {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			x.add(key("vault.address"), fmt.Sprintf("%q is not a URL", a), "use e.g. https://vault.pm4ml.example.org, or leave it unset for the in-cluster Vault")
+		} else if u.Scheme == "http" && c.Environment == hosts.Prod {
+			x.add(key("vault.address"), "uses plain http in prod", "use https (guide 1.3: TLS enforced where applicable)")
+		}
+	}
+}
+
+// secrets: required secrets are set, and stored as secrets.
+func (x *v) secrets(c *Config) {
+	required := map[string]string{
+		SecretSSHPrivateKey:   "the SSH private key of pm4ml:ssh.user: pulumi config set --secret pm4ml:sshPrivateKey < ~/.ssh/id_ed25519",
+		SecretMCMClientSecret: "the MCM client secret from the hub operator (guide 6.5): pulumi config set --secret pm4ml:mcmClientSecret",
+	}
+	if c.HostSource == SourceProxmox {
+		required[SecretProxmoxAPIToken] = "a Proxmox API token: pulumi config set --secret pm4ml:proxmoxApiToken 'user@pam!id=uuid'"
+	}
+	if c.HAProxy.StatsEnabled {
+		required[SecretHAProxyStatsPass] = "the stats password: pulumi config set --secret pm4ml:haproxyStatsPassword"
+	}
+	switch c.GitOps.Credentials {
+	case "https-token":
+		required[SecretGitOpsCredential] = "the repository token: pulumi config set --secret pm4ml:gitopsCredential"
+	case "ssh-key":
+		required[SecretGitOpsCredential] = "the repository deploy key: pulumi config set --secret pm4ml:gitopsCredential < deploy_key"
+	}
+	if c.Vault.Address != "" {
+		required[SecretVaultToken] = "a Vault token allowed to write " + c.Vault.Mount + "/" + c.PM4MLID + "/: pulumi config set --secret pm4ml:vaultToken"
+	}
+	for _, name := range SecretKeys {
+		st := c.Secrets[name]
+		how, req := required[name]
+		switch {
+		case req && !st.Set:
+			x.add(key("%s", name), "is not set", how)
+		case st.Set && !st.IsSecret:
+			x.add(key("%s", name), "is stored in plain text", fmt.Sprintf("pulumi config rm %s:%s, then set it again with --secret", Namespace, name))
+		}
+	}
+	if c.Secrets[SecretBastionKey].Set && c.SSH.Bastion == nil {
+		x.add(key("%s", SecretBastionKey), "is set but pm4ml:ssh.bastion is not", "remove it, or configure the bastion")
+	}
+}
