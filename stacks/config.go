@@ -132,6 +132,10 @@ type HAProxy struct {
 	// PublicVIP is the address the perimeter firewall NATs the public IP to (guide 5.7); with two
 	// HAProxy hosts it is the keepalived VRRP address (guide 5.5).
 	PublicVIP string `json:"publicVip"`
+	// InternalVIP is the private-side address of the internal frontend (internal Istio gateway,
+	// guide 5.3); with two HAProxy hosts it is a second VRRP address, with one it defaults to that
+	// host's address.
+	InternalVIP string `json:"internalVip,omitempty"`
 	// Interface carrying the VIP on the HAProxy hosts (default eth0).
 	Interface    string `json:"interface,omitempty"`
 	StatsEnabled bool   `json:"statsEnabled,omitempty"`
@@ -188,10 +192,11 @@ const (
 	SecretGitOpsCredential = "gitopsCredential"
 	SecretVaultToken       = "vaultToken"
 	SecretMCMClientSecret  = "mcmClientSecret"
+	SecretWireGuardKey     = "wireguardPrivateKey"
 )
 
 // SecretKeys lists every secret key the program knows.
 var SecretKeys = []string{
 	SecretSSHPrivateKey, SecretBastionKey, SecretProxmoxAPIToken, SecretHAProxyStatsPass,
-	SecretGitOpsCredential, SecretVaultToken, SecretMCMClientSecret,
+	SecretGitOpsCredential, SecretVaultToken, SecretMCMClientSecret, SecretWireGuardKey,
 }

@@ -59,6 +59,9 @@ func applyDefaults(c *Config) {
 	if c.HAProxy.Interface == "" {
 		c.HAProxy.Interface = DefaultHAProxyInterface
 	}
+	if lbs := c.HostsWith(hosts.RoleHAProxy); c.HAProxy.InternalVIP == "" && len(lbs) == 1 {
+		c.HAProxy.InternalVIP = lbs[0].Address
+	}
 	if c.HAProxy.StatsEnabled && c.HAProxy.StatsPort == 0 {
 		c.HAProxy.StatsPort = network.DefaultStatsPort
 	}

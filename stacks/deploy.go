@@ -18,6 +18,7 @@ type Secrets struct {
 	GitOpsCredential  pulumi.StringOutput
 	VaultToken        pulumi.StringOutput
 	MCMClientSecret   pulumi.StringOutput
+	WireGuardKey      pulumi.StringOutput
 }
 
 // ReadSecrets reads every secret key as a Pulumi secret.
@@ -31,6 +32,7 @@ func ReadSecrets(ctx *pulumi.Context) Secrets {
 		GitOpsCredential:  get(SecretGitOpsCredential),
 		VaultToken:        get(SecretVaultToken),
 		MCMClientSecret:   get(SecretMCMClientSecret),
+		WireGuardKey:      get(SecretWireGuardKey),
 	}
 }
 

@@ -243,3 +243,19 @@ func (f *FileSource) Keys() []string {
 	}
 	return out
 }
+
+// PulumiConfig is the file's namespace as the Pulumi engine hands it to a program (full keys,
+// string values); secret keys get the given value. Tests run the program with it under mocks.
+func (f *FileSource) PulumiConfig(secretValue func(key string) string) (config map[string]string, secretKeys []string) {
+	config = map[string]string{}
+	for k, v := range f.values {
+		full := Namespace + ":" + k
+		if f.secrets[k] {
+			v = secretValue(k)
+			secretKeys = append(secretKeys, full)
+		}
+		config[full] = v
+	}
+	sort.Strings(secretKeys)
+	return config, secretKeys
+}

@@ -423,6 +423,20 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 			}
 		}
 	}
+	switch {
+	case h.InternalVIP == "":
+		x.add(key("haproxy.internalVip"), "is not set", "set the private-side address of the internal frontend (a second VIP with two HAProxy hosts)")
+	case h.InternalVIP == h.PublicVIP:
+		x.add(key("haproxy.internalVip"), "equals pm4ml:haproxy.publicVip", "use a separate private address: public and internal frontends both listen on 443")
+	default:
+		if x.addrIn(key("haproxy.internalVip"), h.InternalVIP, subnet) && len(lbs) > 1 {
+			for i, host := range c.Hosts {
+				if host.Address == h.InternalVIP {
+					x.add(key("haproxy.internalVip"), fmt.Sprintf("%s is the address of hosts[%d] (%s)", h.InternalVIP, i, host.Name), "with two HAProxy hosts use a free address (a VRRP VIP)")
+				}
+			}
+		}
+	}
 	if !ifaceRe.MatchString(h.Interface) {
 		x.add(key("haproxy.interface"), fmt.Sprintf("%q is not an interface name", h.Interface), "use the HAProxy hosts' interface name, e.g. eth0 or ens18")
 	}
@@ -526,6 +540,9 @@ func (x *v) secrets(c *Config) {
 	}
 	if c.HostSource == SourceProxmox {
 		required[SecretProxmoxAPIToken] = "a Proxmox API token: pulumi config set --secret pm4ml:proxmoxApiToken 'user@pam!id=uuid'"
+	}
+	if c.WireGuard.Enabled {
+		required[SecretWireGuardKey] = "the WireGuard server key, shared by the HAProxy hosts so a VIP failover keeps the identity: wg genkey | pulumi config set --secret pm4ml:wireguardPrivateKey"
 	}
 	if c.HAProxy.StatsEnabled {
 		required[SecretHAProxyStatsPass] = "the stats password: pulumi config set --secret pm4ml:haproxyStatsPassword"
