@@ -73,6 +73,10 @@ type Network struct {
 	SearchDomain   string   `json:"searchDomain,omitempty"`
 	// AdminAllowlist are the CIDRs SSH is admitted from (the bastion hosts are added).
 	AdminAllowlist []string `json:"adminAllowlist"`
+	// APIAllowlist are the CIDRs admitted to the Kubernetes API server besides the cluster nodes:
+	// where `pulumi up` and kubectl run. Default: the admin allowlist. Set [] to keep the API
+	// strictly cluster-internal (then run pulumi up from a cluster node or through a tunnel).
+	APIAllowlist []string `json:"apiAllowlist,omitempty"`
 	// HAProxySourceIPs are extra addresses HAProxy connects to the NodePorts from (e.g. when
 	// the LB SNATs); the HAProxy hosts' own addresses are always admitted.
 	HAProxySourceIPs []string `json:"haproxySourceIps,omitempty"`

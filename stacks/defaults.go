@@ -35,6 +35,9 @@ func applyDefaults(c *Config) {
 			b.Port = 22
 		}
 	}
+	if c.Network.APIAllowlist == nil {
+		c.Network.APIAllowlist = c.Network.AdminAllowlist
+	}
 	if c.MicroK8s.Channel == "" {
 		c.MicroK8s.Channel = DefaultMicroK8sChannel
 	}
@@ -108,6 +111,7 @@ func (c *Config) HostsWith(r hosts.Role) []HostSpec {
 func (c *Config) Topology() network.Topology {
 	t := network.Topology{
 		AdminAllowlist:   c.Network.AdminAllowlist,
+		APIAllowlist:     c.Network.APIAllowlist,
 		HAProxySourceIPs: c.Network.HAProxySourceIPs,
 		InternalSubnet:   c.Network.InternalSubnet,
 	}

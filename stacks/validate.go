@@ -126,6 +126,11 @@ func (x *v) network(c *Config) netip.Prefix {
 				"list only the admin networks (guide 1.3.1: SSH restricted by IP whitelist)")
 		}
 	}
+	for i, a := range n.APIAllowlist {
+		if p, ok := x.cidr(key("network.apiAllowlist[%d]", i), a); ok && p.Bits() == 0 {
+			x.add(key("network.apiAllowlist[%d]", i), fmt.Sprintf("%q admits the Kubernetes API from anywhere", a), "list only the networks pulumi up and kubectl run from")
+		}
+	}
 	for i, a := range n.HAProxySourceIPs {
 		x.addrIn(key("network.haproxySourceIps[%d]", i), a, subnet)
 	}

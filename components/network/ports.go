@@ -46,6 +46,10 @@ const (
 	// FromClusterNodes: every master and worker (guide 1.3.2 "control-plane ports must be
 	// restricted to cluster nodes").
 	FromClusterNodes Source = "cluster-nodes"
+	// FromAPIClients: the cluster nodes plus pm4ml:network.apiAllowlist (default: the admin
+	// allowlist), for the Kubernetes API only: the place `pulumi up` and `kubectl get nodes`
+	// (guide 6.6) run from must reach it. The other control-plane ports stay FromClusterNodes.
+	FromAPIClients Source = "api-clients"
 	// FromHAProxy: the HAProxy hosts and pm4ml:network.haproxySourceIps (guide 1.3.2 "NodePorts
 	// must be accessible only from HAProxy source IP addresses").
 	FromHAProxy Source = "haproxy"
@@ -132,8 +136,8 @@ var Matrix = []Rule{
 	{ID: PublicHTTPS, Purpose: "HTTPS, public API / portal (L4 to Istio)", Proto: TCP, Ports: port(443), On: lbs, From: FromAnywhere, Public: true, Ref: "guide 1.3.1, 1.3.2 HAProxy"},
 	{ID: WireGuard, Purpose: "WireGuard VPN", Proto: UDP, Ports: port(DefaultWGPort), On: lbs, From: FromAnywhere, Public: true, When: WhenWireGuard, Ref: "guide 1.3.1 (port from pm4ml:wireguard.port)"},
 	// 1.3.2 Private network: MicroK8s
-	{ID: KubeAPI, Purpose: "Kubernetes API server (guide's table)", Proto: TCP, Ports: port(6443), On: masters, From: FromClusterNodes, Ref: "guide 1.3.2 MicroK8s"},
-	{ID: KubeAPIMicroK8s, Purpose: "Kubernetes API server as MicroK8s serves it", Proto: TCP, Ports: port(16443), On: masters, From: FromClusterNodes, Ref: "MicroK8s docs, services and ports (not in the guide's table)"},
+	{ID: KubeAPI, Purpose: "Kubernetes API server (guide's table)", Proto: TCP, Ports: port(6443), On: masters, From: FromAPIClients, Ref: "guide 1.3.2 MicroK8s"},
+	{ID: KubeAPIMicroK8s, Purpose: "Kubernetes API server as MicroK8s serves it", Proto: TCP, Ports: port(16443), On: masters, From: FromAPIClients, Ref: "MicroK8s docs, services and ports (not in the guide's table)"},
 	{ID: Kubelet, Purpose: "Kubelet", Proto: TCP, Ports: port(10250), On: k8sNodes, From: FromClusterNodes, Ref: "guide 1.3.2 MicroK8s"},
 	{ID: ClusterAgent, Purpose: "MicroK8s cluster agent (joins)", Proto: TCP, Ports: port(25000), On: k8sNodes, From: FromClusterNodes, Ref: "guide 1.3.2 MicroK8s"},
 	{ID: Datastore, Purpose: "etcd (MicroK8s datastore)", Proto: TCP, Ports: PortRange{12379, 12380}, On: masters, From: FromClusterNodes, Ref: "guide 1.3.2 MicroK8s"},

@@ -20,6 +20,7 @@ type Node struct {
 type Topology struct {
 	Nodes            []Node
 	AdminAllowlist   []string // CIDRs or addresses
+	APIAllowlist     []string // extra Kubernetes API clients (CIDRs or addresses)
 	HAProxySourceIPs []string // extra HAProxy source addresses (e.g. SNAT); the HAProxy hosts are always included
 	InternalSubnet   string
 	WireGuardPort    int // 0: WireGuard disabled
@@ -95,6 +96,8 @@ func (t Topology) Sources(s Source) []string {
 		out = append(slices.Clone(t.AdminAllowlist), t.addressesWith(hosts.RoleBastion)...)
 	case FromClusterNodes:
 		out = t.addressesWith(hosts.RoleMaster, hosts.RoleWorker)
+	case FromAPIClients:
+		out = append(t.addressesWith(hosts.RoleMaster, hosts.RoleWorker), t.APIAllowlist...)
 	case FromHAProxy:
 		out = append(t.addressesWith(hosts.RoleHAProxy), t.HAProxySourceIPs...)
 	case FromStorageNetwork:
