@@ -34,6 +34,9 @@ type Config struct {
 	WireGuard   WireGuard         `json:"wireguard"`
 	GitOps      GitOps            `json:"gitops"`
 	Vault       Vault             `json:"vault"`
+	ArgoCD      ArgoCD            `json:"argocd"`
+	// Waves are the Argo CD app waves, in order (default: the guide's 6.1).
+	Waves []Wave `json:"waves,omitempty"`
 	// RiskAcceptance is the reference of the formal risk acceptance (guide 4.3, 4.4) that allows
 	// master+worker on one node in prod, e.g. a ticket id "RISK-2026-014".
 	RiskAcceptance string `json:"riskAcceptance,omitempty"`

@@ -88,6 +88,7 @@ func applyDefaults(c *Config) {
 			p.PrefixLength = pfx.Bits()
 		}
 	}
+	applyPlatformDefaults(c)
 	for i := range c.Hosts {
 		c.Hosts[i].Roles = hosts.NewRoles(c.Hosts[i].Roles...)
 		if pl := c.Hosts[i].Proxmox; pl != nil && pl.Node == "" && c.Proxmox != nil {

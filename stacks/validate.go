@@ -46,6 +46,7 @@ func Validate(c *Config) []error {
 	x.wireguard(c)
 	x.gitops(c)
 	x.vault(c)
+	x.platform(c)
 	x.secrets(c)
 	return x.errs
 }
