@@ -92,3 +92,25 @@ func typeName(t reflect.Type) string {
 	}
 	return "string"
 }
+
+// Generated README sections: the text between the markers is owned by the program.
+var readmeSections = map[string]func() string{
+	"ports":  PortTableMarkdown,
+	"config": ConfigReferenceMarkdown,
+}
+
+// UpdateReadme rewrites the generated sections of a README text; it reports whether it changed.
+func UpdateReadme(text string) (string, bool, error) {
+	out := text
+	for _, name := range []string{"ports", "config"} {
+		begin := "<!-- BEGIN generated:" + name + " -->\n"
+		end := "<!-- END generated:" + name + " -->"
+		i := strings.Index(out, begin)
+		j := strings.Index(out, end)
+		if i < 0 || j < i {
+			return text, false, fmt.Errorf("README has no %q ... %q section", strings.TrimSpace(begin), end)
+		}
+		out = out[:i+len(begin)] + readmeSections[name]() + out[j:]
+	}
+	return out, out != text, nil
+}

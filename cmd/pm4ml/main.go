@@ -6,6 +6,7 @@
 //	go run ./cmd/pm4ml validate --stack prod
 //	go run ./cmd/pm4ml ports                                           # the port matrix, as markdown
 //	go run ./cmd/pm4ml config-reference                                # the configuration keys, as markdown
+//	go run ./cmd/pm4ml readme                                          # regenerate those README sections
 package main
 
 import (
@@ -27,6 +28,7 @@ commands:
   validate --stack NAME | --config FILE              check a stack's configuration, report every problem
   ports                                              print the port matrix (guide 1.3) as markdown
   config-reference                                   print the configuration keys as markdown
+  readme [FILE]                                      regenerate the README's port table and config reference
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -87,6 +89,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "config-reference":
 		fmt.Fprint(stdout, stacks.ConfigReferenceMarkdown())
+		return 0
+	case "readme":
+		path := "README.md"
+		if len(args) > 1 {
+			path = args[1]
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "pm4ml:", err)
+			return 1
+		}
+		text, changed, err := stacks.UpdateReadme(string(b))
+		if err != nil {
+			fmt.Fprintln(stderr, "pm4ml:", err)
+			return 1
+		}
+		if changed {
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				fmt.Fprintln(stderr, "pm4ml:", err)
+				return 1
+			}
+			fmt.Fprintln(stdout, "updated the generated sections of", path)
+		} else {
+			fmt.Fprintln(stdout, path, "is up to date")
+		}
 		return 0
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
