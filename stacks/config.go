@@ -20,21 +20,36 @@ const (
 // Config is the whole stack configuration. Every field maps to a key `pm4ml:<json name>`;
 // nested fields are addressed with dots and indexes in error messages, e.g. pm4ml:hosts[3].roles.
 type Config struct {
+	// Environment: prod (guide 4.1) or stg (guide 4.2); selects the environment policy and sizing.
 	Environment hosts.Environment `json:"environment"`
-	Domain      string            `json:"domain"`
-	PM4MLID     string            `json:"pm4mlId"`
-	HostSource  HostSource        `json:"hostSource"`
-	SSH         SSH               `json:"ssh"`
-	Network     Network           `json:"network"`
-	Hosts       []HostSpec        `json:"hosts"`
-	Proxmox     *Proxmox          `json:"proxmox,omitempty"`
-	MicroK8s    MicroK8s          `json:"microk8s"`
-	Ceph        Ceph              `json:"ceph"`
-	HAProxy     HAProxy           `json:"haproxy"`
-	WireGuard   WireGuard         `json:"wireguard"`
-	GitOps      GitOps            `json:"gitops"`
-	Vault       Vault             `json:"vault"`
-	ArgoCD      ArgoCD            `json:"argocd"`
+	// Domain is the DNS zone PM4ML is served under (argocd.<domain>, guide 6.6).
+	Domain string `json:"domain"`
+	// PM4MLID is the id the hub operator assigned; names the Vault path secret/<pm4mlId>/ (guide 6.5).
+	PM4MLID string `json:"pm4mlId"`
+	// HostSource: existing (hosts reached over SSH) or proxmox (VMs cloned from a template).
+	HostSource HostSource `json:"hostSource"`
+	// SSH is how the program reaches every host.
+	SSH SSH `json:"ssh"`
+	// Network is the addressing and the firewall sources (guide 1.2, 1.3).
+	Network Network `json:"network"`
+	// Hosts lists every machine with its roles (master, worker, haproxy, storage, bastion).
+	Hosts []HostSpec `json:"hosts"`
+	// Proxmox is the Proxmox VE endpoint and template (hostSource proxmox only).
+	Proxmox *Proxmox `json:"proxmox,omitempty"`
+	// MicroK8s is the Kubernetes distribution (guide 2).
+	MicroK8s MicroK8s `json:"microk8s"`
+	// Ceph is the MicroCeph cluster and the storage classes (guide 1.4).
+	Ceph Ceph `json:"ceph"`
+	// HAProxy is the L4 load balancer (guide 5).
+	HAProxy HAProxy `json:"haproxy"`
+	// WireGuard is the optional VPN (guide 1.3.1).
+	WireGuard WireGuard `json:"wireguard"`
+	// GitOps is the customer's repository Argo CD deploys from (guide 6).
+	GitOps GitOps `json:"gitops"`
+	// Vault is where the MCM client secret is written (guide 6.5).
+	Vault Vault `json:"vault"`
+	// ArgoCD is the GitOps engine (guide 6, playbook 2).
+	ArgoCD ArgoCD `json:"argocd"`
 	// Waves are the Argo CD app waves, in order (default: the guide's 6.1).
 	Waves []Wave `json:"waves,omitempty"`
 	// RiskAcceptance is the reference of the formal risk acceptance (guide 4.3, 4.4) that allows
@@ -51,6 +66,7 @@ type Config struct {
 
 // SSH is how the program reaches every host.
 type SSH struct {
+	// User logs in to every host; it needs passwordless sudo unless it is root.
 	User string `json:"user"`
 	Port int    `json:"port,omitempty"` // default 22
 	// Bastion is an optional jump host (guide 4.1 "Bastion Host (Optional)").
@@ -63,17 +79,21 @@ type SSH struct {
 // Bastion is a jump host; its private key is pm4ml:sshPrivateKey unless pm4ml:bastionPrivateKey
 // is set.
 type Bastion struct {
-	Host string `json:"host"`
+	Host string `json:"host"`           // address or DNS name of the bastion
 	User string `json:"user,omitempty"` // default: ssh.user
 	Port int    `json:"port,omitempty"` // default 22
 }
 
 // Network is guide 1.2/1.3/5.7.
 type Network struct {
-	InternalSubnet string   `json:"internalSubnet"`
-	Gateway        string   `json:"gateway,omitempty"`
-	DNSServers     []string `json:"dnsServers,omitempty"`
-	SearchDomain   string   `json:"searchDomain,omitempty"`
+	// InternalSubnet is the dedicated private subnet of all hosts, e.g. 10.10.0.0/16 (guide 1.2).
+	InternalSubnet string `json:"internalSubnet"`
+	// Gateway of the internal subnet (cloud-init of Proxmox VMs).
+	Gateway string `json:"gateway,omitempty"`
+	// DNSServers for the VMs (cloud-init).
+	DNSServers []string `json:"dnsServers,omitempty"`
+	// SearchDomain for the VMs (cloud-init).
+	SearchDomain string `json:"searchDomain,omitempty"`
 	// AdminAllowlist are the CIDRs SSH is admitted from (the bastion hosts are added).
 	AdminAllowlist []string `json:"adminAllowlist"`
 	// APIAllowlist are the CIDRs admitted to the Kubernetes API server besides the cluster nodes:
@@ -89,9 +109,12 @@ type Network struct {
 
 // HostSpec is one host of the stack.
 type HostSpec struct {
-	Name    string       `json:"name"`
-	Address string       `json:"address"`
-	Roles   []hosts.Role `json:"roles"`
+	// Name is the hostname (RFC 1123 label); MicroK8s and MicroCeph join by it.
+	Name string `json:"name"`
+	// Address is the static IPv4 address in the internal subnet.
+	Address string `json:"address"`
+	// Roles: master, worker, haproxy, storage, bastion (combinations per environment policy).
+	Roles []hosts.Role `json:"roles"`
 	// CephDisks are the data disks MicroCeph takes (storage hosts only), e.g. /dev/sdb.
 	CephDisks []string `json:"cephDisks,omitempty"`
 	// Proxmox places the VM (hostSource proxmox only).
@@ -103,18 +126,18 @@ type HostSpec struct {
 // ProxmoxPlacement is where a VM is cloned.
 type ProxmoxPlacement struct {
 	Node string `json:"node,omitempty"` // default: proxmox.node
-	VMID int    `json:"vmId"`
+	VMID int    `json:"vmId"`           // unique Proxmox VM id
 }
 
 // Proxmox is the Proxmox VE endpoint and the template VMs are cloned from.
 type Proxmox struct {
-	Endpoint     string `json:"endpoint"`
-	Insecure     bool   `json:"insecure,omitempty"`
-	Node         string `json:"node"`
-	TemplateVMID int    `json:"templateVmId"`
-	Datastore    string `json:"datastore"`
-	Bridge       string `json:"bridge"`
-	VLAN         int    `json:"vlan,omitempty"`
+	Endpoint     string `json:"endpoint"`           // API URL, e.g. https://pve.example.org:8006/
+	Insecure     bool   `json:"insecure,omitempty"` // skip TLS verification (lab only)
+	Node         string `json:"node"`               // default Proxmox node of the VMs
+	TemplateVMID int    `json:"templateVmId"`       // the Ubuntu 24.04 cloud-init template
+	Datastore    string `json:"datastore"`          // datastore of the VM disks, e.g. local-lvm
+	Bridge       string `json:"bridge"`             // bridge of the internal network, e.g. vmbr0
+	VLAN         int    `json:"vlan,omitempty"`     // VLAN tag of the NIC (optional)
 	// PrefixLength of the static addresses (default: internalSubnet's).
 	PrefixLength int `json:"prefixLength,omitempty"`
 }
@@ -168,8 +191,8 @@ type WireGuardPeer struct {
 
 // GitOps is the customer's repository (guide 6).
 type GitOps struct {
-	RepoURL  string `json:"repoUrl"`
-	Revision string `json:"revision"`
+	RepoURL  string `json:"repoUrl"`  // https://... or git@host:org/repo.git
+	Revision string `json:"revision"` // branch or tag Argo CD follows
 	// Credentials: "https-token" (pm4ml:gitopsCredential is the token), "ssh-key" (the private
 	// key) or "none" (a public or otherwise reachable repository).
 	Credentials string `json:"credentials"`

@@ -1,9 +1,14 @@
 package stacks
 
 import (
+	_ "embed"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 )
@@ -35,10 +40,51 @@ func PortTableMarkdown() string {
 	return b.String()
 }
 
-// ConfigReferenceMarkdown lists every configuration key with its type, generated from Config.
+// The configuration structs' own source: their doc comments are the reference's descriptions.
+//
+//go:embed config.go
+var configSource string
+
+//go:embed platform.go
+var platformSource string
+
+var fieldDocs = sync.OnceValue(func() map[string]string {
+	docs := map[string]string{}
+	fset := token.NewFileSet()
+	for _, src := range []string{configSource, platformSource} {
+		f, err := parser.ParseFile(fset, "", src, parser.ParseComments)
+		if err != nil {
+			panic(err) // the package's own source: cannot fail once it compiles
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return false
+			}
+			for _, fld := range st.Fields.List {
+				text := fld.Doc.Text()
+				if text == "" {
+					text = fld.Comment.Text()
+				}
+				for _, name := range fld.Names {
+					docs[ts.Name.Name+"."+name.Name] = strings.Join(strings.Fields(text), " ")
+				}
+			}
+			return false
+		})
+	}
+	return docs
+})
+
+// ConfigReferenceMarkdown lists every configuration key with its type and description, generated
+// from Config and its doc comments.
 func ConfigReferenceMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| key | type |\n|---|---|\n")
+	b.WriteString("| key | type | description |\n|---|---|---|\n")
 	walk(&b, Namespace+":", reflect.TypeOf(Config{}), true)
 	b.WriteString("\nSecret keys (set with `pulumi config set --secret`): ")
 	for i, k := range SecretKeys {
@@ -66,15 +112,16 @@ func walk(b *strings.Builder, prefix string, t reflect.Type, top bool) {
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
+		doc := strings.ReplaceAll(fieldDocs()[t.Name()+"."+f.Name], "|", "\\|")
 		switch {
 		case ft.Kind() == reflect.Struct:
-			fmt.Fprintf(b, "| `%s` | object |\n", k)
+			fmt.Fprintf(b, "| `%s` | object | %s |\n", k, doc)
 			walk(b, k, ft, false)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			fmt.Fprintf(b, "| `%s` | list of objects |\n", k)
+			fmt.Fprintf(b, "| `%s` | list of objects | %s |\n", k, doc)
 			walk(b, k+"[]", ft.Elem(), false)
 		default:
-			fmt.Fprintf(b, "| `%s` | %s |\n", k, typeName(ft))
+			fmt.Fprintf(b, "| `%s` | %s | %s |\n", k, typeName(ft), doc)
 		}
 	}
 }
