@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
@@ -28,9 +29,14 @@ type HostPrep struct {
 	// Steps in order; Done is the last one: later layers depend on it.
 	Steps []*remote.Command
 	Done  pulumi.Resource
-	// FirewallRules are the resolved rows, "proto/ports from sources" (registered output, read
-	// by the policy pack and by reviewers).
+	// FirewallRules are the resolved rows, "id proto/ports from sources" (registered output,
+	// for reviewers and the stack outputs).
 	FirewallRules pulumi.StringArrayOutput `pulumi:"firewallRules"`
+	// Firewall is the same, structured (registered output "firewall", read by the policy pack):
+	// one map per row with id, proto, from, to (ports), sources, anywhere, public.
+	Firewall pulumi.ArrayOutput `pulumi:"firewall"`
+	// Rules is the Go form of Firewall.
+	Rules []network.Allow
 }
 
 // New registers one host's preparation chain.
@@ -57,10 +63,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		prev = cmd
 	}
 	c.Done = prev
-	rules := pulumi.StringArray{}
+	rules, structured := pulumi.StringArray{}, pulumi.Array{}
 	for _, a := range r.Rules {
 		rules = append(rules, pulumi.String(a.String()))
+		structured = append(structured, pulumi.ToMap(a.Fact()))
 	}
+	c.Rules = r.Rules
 	c.FirewallRules = rules.ToStringArrayOutput()
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"firewallRules": c.FirewallRules})
+	c.Firewall = structured.ToArrayOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"host":          pulumi.String(args.Plan.Name),
+		"address":       pulumi.String(args.Plan.Address),
+		"roles":         pulumi.ToStringArray(roleStrings(args.Plan.Roles)),
+		"firewallRules": c.FirewallRules,
+		"firewall":      c.Firewall,
+	})
+}
+
+func roleStrings(rs hosts.Roles) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
 }

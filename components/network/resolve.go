@@ -52,6 +52,18 @@ func (a Allow) String() string {
 	return fmt.Sprintf("%s %s/%s from %s", a.Rule.ID, a.Rule.Proto, a.Ports, from)
 }
 
+// Fact is the rule as plain data (component outputs, the policy pack).
+func (a Allow) Fact() map[string]any {
+	srcs := make([]any, len(a.Sources))
+	for i, s := range a.Sources {
+		srcs[i] = s
+	}
+	return map[string]any{
+		"id": a.Rule.ID, "proto": string(a.Rule.Proto), "from": a.Ports.From, "to": a.Ports.To,
+		"source": string(a.Rule.From), "sources": srcs, "anywhere": a.Anywhere, "public": a.Rule.Public,
+	}
+}
+
 // Enabled reports whether a feature-gated row applies to this topology.
 func (t Topology) Enabled(f Feature) bool {
 	switch f {
