@@ -90,7 +90,14 @@ func applyDefaults(c *Config) {
 	}
 	applyPlatformDefaults(c)
 	for i := range c.Hosts {
-		c.Hosts[i].Roles = hosts.NewRoles(c.Hosts[i].Roles...)
+		// Normalise the order; keep unknown roles so that validation reports them.
+		rs := hosts.NewRoles(c.Hosts[i].Roles...)
+		for _, r := range c.Hosts[i].Roles {
+			if !r.Valid() && !slices.Contains(rs, r) {
+				rs = append(rs, r)
+			}
+		}
+		c.Hosts[i].Roles = rs
 		if pl := c.Hosts[i].Proxmox; pl != nil && pl.Node == "" && c.Proxmox != nil {
 			pl.Node = c.Proxmox.Node
 		}

@@ -213,6 +213,8 @@ func ReadStackFile(path string) (*FileSource, error) {
 			continue
 		}
 		switch x := v.(type) {
+		case nil: // `key:` without a value
+			fs.values[rest] = ""
 		case string:
 			fs.values[rest] = x
 		case bool, int, float64:

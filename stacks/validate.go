@@ -128,6 +128,9 @@ func (x *v) network(c *Config) netip.Prefix {
 		}
 	}
 	for i, a := range n.APIAllowlist {
+		if slices.Equal(n.APIAllowlist, n.AdminAllowlist) {
+			break // defaulted from the admin allowlist: already checked there
+		}
 		if p, ok := x.cidr(key("network.apiAllowlist[%d]", i), a); ok && p.Bits() == 0 {
 			x.add(key("network.apiAllowlist[%d]", i), fmt.Sprintf("%q admits the Kubernetes API from anywhere", a), "list only the networks pulumi up and kubectl run from")
 		}
@@ -425,7 +428,7 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 		for i, host := range c.Hosts {
 			if host.Address == h.PublicVIP && !(len(lbs) == 1 && lbs[0].Name == host.Name) {
 				x.add(key("haproxy.publicVip"), fmt.Sprintf("%s is the address of hosts[%d] (%s)", h.PublicVIP, i, host.Name),
-					"use a free address for the VIP (with one HAProxy host it may be that host's address)")
+					"use a free address for the VIP (with one HAProxy host it may be that host's address, then set pm4ml:haproxy.internalVip to another address)")
 			}
 		}
 	}

@@ -118,8 +118,12 @@ func SizingFor(env Environment, rs Roles) (Sizing, error) {
 		out.CPUs = max(out.CPUs, s.CPUs)
 		out.MemoryGB = max(out.MemoryGB, s.MemoryGB)
 		out.OSDiskGB = max(out.OSDiskGB, s.OSDiskGB)
-		if len(s.DataDisksGB) > len(out.DataDisksGB) {
-			out.DataDisksGB = slices.Clone(s.DataDisksGB)
+		for i, gb := range s.DataDisksGB {
+			if i < len(out.DataDisksGB) {
+				out.DataDisksGB[i] = max(out.DataDisksGB[i], gb)
+			} else {
+				out.DataDisksGB = append(out.DataDisksGB, gb)
+			}
 		}
 	}
 	return out, nil

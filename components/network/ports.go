@@ -57,6 +57,10 @@ const (
 	// RBD volumes) (guide 1.3.2 "Ceph cluster traffic must remain within the private storage
 	// network").
 	FromStorageNetwork Source = "storage-network"
+	// FromStorageNodes: the storage nodes only (MicroCeph's own cluster traffic).
+	FromStorageNodes Source = "storage-nodes"
+	// FromHAProxyHosts: the HAProxy hosts only (VRRP between the pair).
+	FromHAProxyHosts Source = "haproxy-hosts"
 	// FromInternalSubnet: pm4ml:network.internalSubnet (private side only, e.g. HAProxy stats).
 	FromInternalSubnet Source = "internal-subnet"
 )
@@ -113,6 +117,7 @@ const (
 	CephMonV1         = "ceph-mon-v1"
 	CephMonV2         = "ceph-mon-v2"
 	CephOSD           = "ceph-osd"
+	MicroCephCluster  = "microceph-cluster"
 	KeepalivedVRRP    = "vrrp"
 	DefaultWGPort     = 51820
 	DefaultStatsPort  = 8404
@@ -154,9 +159,10 @@ var Matrix = []Rule{
 	{ID: CephMonV1, Purpose: "Ceph monitor (v1)", Proto: TCP, Ports: port(6789), On: storage, From: FromStorageNetwork, Ref: "guide 1.3.2 MicroCeph"},
 	{ID: CephMonV2, Purpose: "Ceph monitor (v2)", Proto: TCP, Ports: port(3300), On: storage, From: FromStorageNetwork, Ref: "guide 1.3.2 MicroCeph"},
 	{ID: CephOSD, Purpose: "Ceph OSD communication", Proto: TCP, Ports: PortRange{6800, 7300}, On: storage, From: FromStorageNetwork, Ref: "guide 1.3.2 MicroCeph"},
+	{ID: MicroCephCluster, Purpose: "MicroCeph daemon (cluster joins, between storage nodes)", Proto: TCP, Ports: port(7443), On: storage, From: FromStorageNodes, Ref: "MicroCeph docs (not in the guide's table)"},
 	// 1.3.2 HAProxy (80/443 are the public rows above)
 	{ID: HAProxyStats, Purpose: "HAProxy statistics (private side only)", Proto: TCP, Ports: port(DefaultStatsPort), On: lbs, From: FromInternalSubnet, When: WhenHAProxyStats, Ref: "guide 1.3.2 HAProxy (port from pm4ml:haproxy.statsPort)"},
-	{ID: KeepalivedVRRP, Purpose: "keepalived VRRP between the HAProxy pair", Proto: VRRP, On: lbs, From: FromHAProxy, When: WhenVRRP, Ref: "guide 5.5 (VIP)"},
+	{ID: KeepalivedVRRP, Purpose: "keepalived VRRP between the HAProxy pair", Proto: VRRP, On: lbs, From: FromHAProxyHosts, When: WhenVRRP, Ref: "guide 5.5 (VIP)"},
 }
 
 // Lookup returns the matrix row with the given ID; it panics on an unknown ID because IDs are

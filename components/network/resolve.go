@@ -114,6 +114,10 @@ func (t Topology) Sources(s Source) []string {
 		out = append(t.addressesWith(hosts.RoleHAProxy), t.HAProxySourceIPs...)
 	case FromStorageNetwork:
 		out = t.addressesWith(hosts.RoleStorage, hosts.RoleMaster, hosts.RoleWorker)
+	case FromStorageNodes:
+		out = t.addressesWith(hosts.RoleStorage)
+	case FromHAProxyHosts:
+		out = t.addressesWith(hosts.RoleHAProxy)
 	case FromInternalSubnet:
 		out = []string{t.InternalSubnet}
 	}

@@ -92,7 +92,8 @@ type Options struct {
 }
 
 // Run registers the remote.Command of a script on a host. The host's Ready resources are
-// dependencies, and the script's hash is a trigger.
+// dependencies and its Identity a trigger (a replaced machine is prepared again); a changed
+// script changes `create`, which pulumi-command runs again on update.
 func Run(ctx *pulumi.Context, name string, h hosts.Host, s Script, o Options, opts ...pulumi.ResourceOption) (*remote.Command, error) {
 	args := &remote.CommandArgs{
 		Connection: h.Conn,

@@ -31,6 +31,8 @@ type Resource struct {
 	Version                 string
 	PluginDownloadURL       string
 	DeletedWith             string
+	// DeleteBeforeReplace records pulumi.DeleteBeforeReplace(true).
+	DeleteBeforeReplace bool
 }
 
 // Mocks records resources; it implements pulumi.MockResourceMonitor.
@@ -58,6 +60,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Version = rpc.GetVersion()
 		r.PluginDownloadURL = rpc.GetPluginDownloadURL()
 		r.DeletedWith = rpc.GetDeletedWith()
+		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.URN = urn(rpc.GetParent(), args.TypeToken, args.Name)
 	}
 	out := args.Inputs.Copy()
