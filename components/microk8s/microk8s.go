@@ -1,0 +1,237 @@
+package microk8s
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+// Token is the component's type token.
+const Token = "pm4ml:microk8s:Cluster"
+
+// Args of the cluster.
+type Args struct {
+	Environment hosts.Environment
+	// Channel is the snap channel (pm4ml:microk8s.channel), e.g. "1.31/stable"; "" means
+	// DefaultChannel.
+	Channel string
+	// Nodes are the masters and workers in configuration order, a combined master+worker host
+	// once. The first node with the master role bootstraps the cluster.
+	Nodes []hosts.Host
+	// DedicatedMasters taints the masters that are not workers with
+	// node-role.kubernetes.io/control-plane=:NoSchedule (prod, guide 4.1); when false the taint
+	// is removed from every node.
+	DedicatedMasters bool
+	// JoinSecret is a Pulumi secret; the join tokens are derived from it (JoinToken), so they are
+	// stable across runs and never random.
+	JoinSecret pulumi.StringInput
+	// After holds, per host name, the resource the node's installation waits for: the host
+	// preparation's Done step. Every node needs one.
+	After map[string]pulumi.Resource
+	// User is the SSH user (sudo unless root); it joins group microk8s.
+	User string
+	// Addons to enable; nil means DefaultAddons.
+	Addons []string
+}
+
+// Cluster is the component: pm4ml:microk8s:Cluster.
+type Cluster struct {
+	pulumi.ResourceState
+
+	// Kubeconfig is the admin kubeconfig (a secret) whose server is APIServer. It resolves after
+	// the finalize step, so whatever uses it waits for the whole cluster.
+	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
+	// APIServer is https://<first master address>:16443.
+	APIServer pulumi.StringOutput `pulumi:"apiServer"`
+	Channel   pulumi.StringOutput `pulumi:"channel"`
+	// Nodes, Masters and Workers are node names in configuration order; a master+worker host is
+	// in Masters and in Workers.
+	Nodes   pulumi.StringArrayOutput `pulumi:"nodes"`
+	Masters pulumi.StringArrayOutput `pulumi:"masters"`
+	Workers pulumi.StringArrayOutput `pulumi:"workers"`
+	// TaintedMasters says, per master, whether it carries the control-plane NoSchedule taint.
+	TaintedMasters pulumi.BoolMapOutput `pulumi:"taintedMasters"`
+	// RefreshHeld is true: every node holds snap refreshes of microk8s.
+	RefreshHeld pulumi.BoolOutput `pulumi:"refreshHeld"`
+	// Addons enabled on the cluster.
+	Addons pulumi.StringArrayOutput `pulumi:"addons"`
+
+	// Ready is the finalize step: every node joined, labelled, tainted, Ready, addons enabled.
+	// Later layers depend on it.
+	Ready pulumi.Resource
+	// FirstMaster is the bootstrap node's name.
+	FirstMaster string
+	// Install, JoinToken and Join are the steps per node name (JoinToken and Join only for the
+	// nodes other than the first master).
+	Install   map[string]*remote.Command
+	JoinToken map[string]*remote.Command
+	Join      map[string]*remote.Command
+	// KubeconfigStep runs `microk8s config` on the first master.
+	KubeconfigStep *remote.Command
+}
+
+// plan validates the arguments and maps them onto a Plan.
+func (a *Args) plan() (Plan, error) {
+	p := Plan{Environment: a.Environment, Channel: a.Channel, DedicatedMasters: a.DedicatedMasters, User: a.User, Addons: a.Addons}
+	var errs []error
+	if a.JoinSecret == nil {
+		errs = append(errs, errors.New("microk8s: no join secret (Args.JoinSecret): the join tokens are derived from it"))
+	}
+	for _, h := range a.Nodes {
+		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Roles: h.Roles})
+		if a.After[h.Name] == nil {
+			errs = append(errs, fmt.Errorf("microk8s: no host-preparation step for %q (Args.After): the node must be prepared before MicroK8s is installed", h.Name))
+		}
+		if h.Conn == nil || h.Identity == nil {
+			errs = append(errs, fmt.Errorf("microk8s: host %q has no SSH connection or identity (take hosts from the hosts component)", h.Name))
+		}
+	}
+	if _, err := normalize(p); err != nil {
+		errs = append(errs, err)
+	}
+	return p, errors.Join(errs...)
+}
+
+// joinTokenOutput derives a node's join token from the secret, as a secret.
+func joinTokenOutput(secret pulumi.StringInput, node string) pulumi.StringOutput {
+	tok := secret.ToStringOutput().ApplyT(func(s string) (string, error) {
+		if s == "" {
+			return "", errors.New("microk8s: the join secret is empty: set the stack's MicroK8s join secret (a long random string, pulumi config set --secret)")
+		}
+		return JoinToken(s, node), nil
+	}).(pulumi.StringOutput)
+	return pulumi.ToSecret(tok).(pulumi.StringOutput)
+}
+
+// New registers the cluster.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	if args == nil {
+		return nil, errors.New("microk8s: no arguments")
+	}
+	plan, err := args.plan()
+	if err != nil {
+		return nil, err
+	}
+	r, err := Render(plan)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{FirstMaster: r.FirstMaster.Name, Install: map[string]*remote.Command{},
+		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}}
+	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+		return nil, err
+	}
+	host := map[string]hosts.Host{}
+	for _, h := range args.Nodes {
+		host[h.Name] = h
+	}
+	run := func(res string, h hosts.Host, s remotecmd.Script, o remotecmd.Options, deps []pulumi.Resource, extra ...pulumi.ResourceOption) (*remote.Command, error) {
+		o.User = plan.User
+		ro := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(deps)}, extra...)
+		return remotecmd.Run(ctx, res, h, s, o, ro...)
+	}
+
+	// 1. MicroK8s on every node, each after its host preparation.
+	for _, h := range args.Nodes {
+		cmd, err := run(name+"-"+h.Name+"-install", h, r.Install[h.Name], remotecmd.Options{}, []pulumi.Resource{args.After[h.Name]})
+		if err != nil {
+			return nil, err
+		}
+		c.Install[h.Name] = cmd
+	}
+	first := host[r.FirstMaster.Name]
+	firstInstall := c.Install[first.Name]
+
+	// 2. The admin kubeconfig: worker-only nodes need it to check their membership and, when they
+	// are removed, to drain themselves (their `microk8s kubectl` does not work).
+	kc, err := run(name+"-kubeconfig", first, r.Kubeconfig, remotecmd.Options{}, []pulumi.Resource{firstInstall})
+	if err != nil {
+		return nil, err
+	}
+	c.KubeconfigStep = kc
+	admin := pulumi.ToSecret(kc.Stdout.ApplyT(func(out string) (string, error) {
+		return KubeconfigFromOutput(out, r.APIServer)
+	})).(pulumi.StringOutput)
+
+	// 3. Joins: the other masters one at a time (each token after the previous master's join),
+	// then the worker-only nodes, in parallel, after the last master.
+	var gate pulumi.Resource = firstInstall
+	joins := []pulumi.Resource{firstInstall}
+	for _, n := range r.JoinOrder {
+		h := host[n]
+		token := joinTokenOutput(args.JoinSecret, n)
+		// The token step re-runs (replaced, its delete removing the old node first) when the
+		// joining machine is replaced; the token is registered right before the join, after the
+		// node's own installation, so its TTL does not run out while the node installs.
+		tok, err := run(name+"-"+n+"-token", first, r.Token[n],
+			remotecmd.Options{Stdin: token, Triggers: pulumi.Array{h.Identity}},
+			[]pulumi.Resource{gate, c.Install[n]}, pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		stdin := token
+		deps := []pulumi.Resource{tok, c.Install[n]}
+		worker := !host[n].Roles.Has(hosts.RoleMaster)
+		if worker {
+			stdin = pulumi.ToSecret(pulumi.All(token, admin).ApplyT(func(v []any) string {
+				return v[0].(string) + "\n" + v[1].(string)
+			})).(pulumi.StringOutput)
+			deps = append(deps, kc)
+		}
+		// Replaced only when this machine or the first master is replaced: then the old
+		// membership is left (delete first), and the new machine joins.
+		join, err := run(name+"-"+n+"-join", h, r.Join[n],
+			remotecmd.Options{Stdin: stdin, Triggers: pulumi.Array{first.Identity}},
+			deps, pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		c.JoinToken[n], c.Join[n] = tok, join
+		joins = append(joins, join)
+		if !worker {
+			gate = join
+		}
+	}
+
+	// 4. Labels, taints, addons, all nodes Ready.
+	fin, err := run(name+"-finalize", first, r.Finalize, remotecmd.Options{}, joins)
+	if err != nil {
+		return nil, err
+	}
+	c.Ready = fin
+
+	c.Kubeconfig = pulumi.ToSecret(pulumi.All(admin, fin.ID()).ApplyT(func(v []any) string {
+		return v[0].(string)
+	})).(pulumi.StringOutput)
+	c.APIServer = pulumi.String(r.APIServer).ToStringOutput()
+	c.Channel = pulumi.String(r.Plan.Channel).ToStringOutput()
+	c.Nodes = pulumi.ToStringArray(names(r.Plan.Nodes, func(Node) bool { return true })).ToStringArrayOutput()
+	c.Masters = pulumi.ToStringArray(r.Masters()).ToStringArrayOutput()
+	c.Workers = pulumi.ToStringArray(r.Workers()).ToStringArrayOutput()
+	tainted := pulumi.BoolMap{}
+	for _, n := range r.Plan.Nodes {
+		if n.Master() {
+			tainted[n.Name] = pulumi.Bool(r.Tainted(n))
+		}
+	}
+	c.TaintedMasters = tainted.ToBoolMapOutput()
+	c.RefreshHeld = pulumi.Bool(true).ToBoolOutput()
+	c.Addons = pulumi.ToStringArray(r.Plan.Addons).ToStringArrayOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"kubeconfig":     c.Kubeconfig,
+		"apiServer":      c.APIServer,
+		"channel":        c.Channel,
+		"environment":    pulumi.String(string(r.Plan.Environment)),
+		"nodes":          c.Nodes,
+		"masters":        c.Masters,
+		"workers":        c.Workers,
+		"taintedMasters": c.TaintedMasters,
+		"refreshHeld":    c.RefreshHeld,
+		"addons":         c.Addons,
+	})
+}

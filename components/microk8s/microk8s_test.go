@@ -1,0 +1,591 @@
+package microk8s_test
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
+	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
+)
+
+const (
+	joinSecret = "a-long-random-join-secret-for-tests"
+	cmdType    = "command:remote:Command"
+	prepType   = "pm4ml:test:Prep"
+)
+
+func node(name, addr string, roles ...hosts.Role) hosts.Host {
+	return hosts.Host{
+		Name: name, Address: addr, Roles: hosts.NewRoles(roles...),
+		Conn: remote.ConnectionArgs{
+			Host:       pulumi.String(addr),
+			User:       pulumi.String("ubuntu"),
+			PrivateKey: pulumi.ToSecret(pulumi.String("k")).(pulumi.StringOutput),
+		},
+		Identity: pulumi.String("id-" + name),
+	}
+}
+
+// prodNodes: 3 dedicated masters and 3 workers (guide 4.1).
+func prodNodes() []hosts.Host {
+	return []hosts.Host{
+		node("m1", "10.0.0.1", hosts.RoleMaster), node("m2", "10.0.0.2", hosts.RoleMaster), node("m3", "10.0.0.3", hosts.RoleMaster),
+		node("w1", "10.0.0.11", hosts.RoleWorker), node("w2", "10.0.0.12", hosts.RoleWorker), node("w3", "10.0.0.13", hosts.RoleWorker),
+	}
+}
+
+// stgNodes: 2 combined master+worker nodes (guide 4.2).
+func stgNodes() []hosts.Host {
+	return []hosts.Host{
+		node("k1", "10.0.1.1", hosts.RoleMaster, hosts.RoleWorker), node("k2", "10.0.1.2", hosts.RoleMaster, hosts.RoleWorker),
+	}
+}
+
+// prep stands in for hostprep's Done step (a custom resource, as a remote.Command is).
+type prep struct{ pulumi.CustomResourceState }
+
+// run registers one prep stand-in per node (what hostprep's Done would be) and the cluster.
+func run(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool) (*mocktest.Mocks, *microk8s.Cluster) {
+	t.Helper()
+	var c *microk8s.Cluster
+	m, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
+		after := map[string]pulumi.Resource{}
+		for _, h := range nodes {
+			p := &prep{}
+			if err := ctx.RegisterResource(prepType, "prep-"+h.Name, pulumi.Map{}, p); err != nil {
+				return err
+			}
+			after[h.Name] = p
+		}
+		var err error
+		c, err = microk8s.New(ctx, "cluster", &microk8s.Args{
+			Environment: env, Channel: "1.31/stable", Nodes: nodes, DedicatedMasters: dedicated,
+			JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput),
+			After:      after, User: "ubuntu",
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, c
+}
+
+func runProd(t *testing.T) (*mocktest.Mocks, *microk8s.Cluster) {
+	return run(t, hosts.Prod, prodNodes(), true)
+}
+
+func runStg(t *testing.T) (*mocktest.Mocks, *microk8s.Cluster) {
+	return run(t, hosts.Stg, stgNodes(), false)
+}
+
+func await[T any](t *testing.T, o pulumi.Output) (T, bool) {
+	t.Helper()
+	ch := make(chan T, 1)
+	o.ApplyT(func(v T) T { ch <- v; return v })
+	select {
+	case v := <-ch:
+		return v, pulumi.IsSecret(o)
+	case <-time.After(10 * time.Second):
+		t.Fatal("output never resolved")
+	}
+	var zero T
+	return zero, false
+}
+
+// script is the script a command runs: the argument of `sudo -n bash -c '...'`, unquoted.
+func script(t *testing.T, r mocktest.Resource, key string) string {
+	t.Helper()
+	s := mocktest.String(r.Inputs, key)
+	rest, ok := strings.CutPrefix(s, "sudo -n bash -c '")
+	end := strings.LastIndex(rest, "' ")
+	if !ok || end < 0 {
+		t.Fatalf("%s: %s is not a sudo bash -c invocation: %.80q", r.Name, key, s)
+	}
+	return strings.ReplaceAll(rest[:end], `'\''`, `'`)
+}
+
+// unwrap removes secret and output wrappers.
+func unwrap(v resource.PropertyValue) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsSecret():
+			v = v.SecretValue().Element
+		case v.IsOutput():
+			v = v.OutputValue().Element
+		default:
+			return v
+		}
+	}
+}
+
+// connHost is the host a command connects to.
+func connHost(t *testing.T, r mocktest.Resource) string {
+	t.Helper()
+	c := unwrap(r.Inputs["connection"])
+	if !c.IsObject() {
+		t.Fatalf("%s: connection is %v", r.Name, c)
+	}
+	h := unwrap(c.ObjectValue()["host"])
+	return h.StringValue()
+}
+
+func mustDepend(t *testing.T, m *mocktest.Mocks, a, b string) {
+	t.Helper()
+	if !m.DependsOn(t, a, b) {
+		t.Errorf("%s must depend on %s; deps %v", a, b, m.Named(t, a).Deps)
+	}
+}
+
+func TestInstallOnEveryNodeAfterItsHostPreparation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		run   func(*testing.T) (*mocktest.Mocks, *microk8s.Cluster)
+		nodes []hosts.Host
+	}{{"prod", runProd, prodNodes()}, {"stg", runStg, stgNodes()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, c := tc.run(t)
+			for _, h := range tc.nodes {
+				inst := "cluster-" + h.Name + "-install"
+				mustDepend(t, m, inst, "prep-"+h.Name)
+				for _, o := range tc.nodes {
+					if o.Name != h.Name && m.DependsOnTransitively(t, inst, "prep-"+o.Name) {
+						t.Errorf("%s waits for the preparation of %s: installs must run in parallel", inst, o.Name)
+					}
+				}
+				if got := connHost(t, m.Named(t, inst)); got != h.Address {
+					t.Errorf("%s connects to %s, want %s", inst, got, h.Address)
+				}
+				create := script(t, m.Named(t, inst), "create")
+				for _, want := range []string{"snap install microk8s --classic --channel='1.31/stable'", "snap refresh --hold=forever microk8s",
+					"usermod -a -G microk8s 'ubuntu'", "microk8s status --wait-ready --timeout 600"} {
+					if !strings.Contains(create, want) {
+						t.Errorf("%s lacks %q", inst, want)
+					}
+				}
+				if c.Install[h.Name] == nil {
+					t.Errorf("Cluster.Install[%s] missing", h.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestProdJoinChain(t *testing.T) {
+	m, c := runProd(t)
+	if c.FirstMaster != "m1" {
+		t.Fatalf("first master %q, want m1", c.FirstMaster)
+	}
+	for _, n := range []string{"cluster-m1-token", "cluster-m1-join"} {
+		if m.Has(n) {
+			t.Errorf("the first master bootstraps the cluster: %s must not exist", n)
+		}
+	}
+	// Masters one at a time: m1 install -> m2 token -> m2 join -> m3 token -> m3 join.
+	mustDepend(t, m, "cluster-m2-token", "cluster-m1-install")
+	mustDepend(t, m, "cluster-m2-join", "cluster-m2-token")
+	mustDepend(t, m, "cluster-m3-token", "cluster-m2-join")
+	mustDepend(t, m, "cluster-m3-join", "cluster-m3-token")
+	if m.DependsOnTransitively(t, "cluster-m2-token", "cluster-m3-join") {
+		t.Error("m2's join must not wait for m3")
+	}
+	workers := []string{"w1", "w2", "w3"}
+	for _, w := range workers {
+		tok, join := "cluster-"+w+"-token", "cluster-"+w+"-join"
+		mustDepend(t, m, tok, "cluster-m3-join")
+		mustDepend(t, m, tok, "cluster-"+w+"-install")
+		mustDepend(t, m, join, tok)
+		mustDepend(t, m, join, "cluster-"+w+"-install")
+		mustDepend(t, m, join, "cluster-kubeconfig")
+		for _, o := range workers {
+			if o != w && m.DependsOnTransitively(t, join, "cluster-"+o+"-join") {
+				t.Errorf("%s waits for %s: workers join in parallel", join, o)
+			}
+		}
+	}
+	// Every master's token after its own install too (the token's TTL runs from registration).
+	mustDepend(t, m, "cluster-m3-token", "cluster-m3-install")
+	for _, n := range []string{"m2", "m3", "w1", "w2", "w3"} {
+		tok, join := m.Named(t, "cluster-"+n+"-token"), m.Named(t, "cluster-"+n+"-join")
+		if got := connHost(t, tok); got != "10.0.0.1" {
+			t.Errorf("%s runs on %s, want the first master 10.0.0.1", tok.Name, got)
+		}
+		if got, want := connHost(t, join), addrOf(prodNodes(), n); got != want {
+			t.Errorf("%s runs on %s, want %s", join.Name, got, want)
+		}
+		create := script(t, tok, "create")
+		if !strings.Contains(create, `microk8s add-node --token "$token" --token-ttl 900`) {
+			t.Errorf("%s: no add-node with the token from stdin", tok.Name)
+		}
+		del := script(t, tok, "delete")
+		if !strings.Contains(del, `microk8s remove-node "$node" --force`) || !strings.Contains(del, "node='"+n+"'") {
+			t.Errorf("%s: its delete must remove %s from the first master", tok.Name, n)
+		}
+		jc, jd := script(t, join, "create"), script(t, join, "delete")
+		joinCmd := `microk8s join '10.0.0.1':25000/"$token"`
+		isWorker := strings.HasPrefix(n, "w")
+		if !strings.Contains(jc, joinCmd) {
+			t.Errorf("%s: no %q", join.Name, joinCmd)
+		}
+		if got := strings.Contains(jc, joinCmd+" --worker"); got != isWorker {
+			t.Errorf("%s: --worker is %v, want %v", join.Name, got, isWorker)
+		}
+		if !strings.Contains(jd, "microk8s leave") || !strings.Contains(jd, " drain ") {
+			t.Errorf("%s: its delete must drain and leave", join.Name)
+		}
+		if !tok.DeleteBeforeReplace || !join.DeleteBeforeReplace {
+			t.Errorf("%s/%s: replacements must delete first (leave, remove-node) and then join", tok.Name, join.Name)
+		}
+	}
+}
+
+func addrOf(ns []hosts.Host, name string) string {
+	for _, h := range ns {
+		if h.Name == name {
+			return h.Address
+		}
+	}
+	return ""
+}
+
+func TestTriggers(t *testing.T) {
+	m, _ := runProd(t)
+	triggers := func(name string) []string {
+		var out []string
+		for _, v := range unwrap(m.Named(t, name).Inputs["triggers"]).ArrayValue() {
+			out = append(out, unwrap(v).StringValue())
+		}
+		return out
+	}
+	// The token step is replaced when the joining machine is; the join when that machine or the
+	// first master is.
+	if got := triggers("cluster-w2-token"); !slices.Contains(got, "id-w2") || !slices.Contains(got, "id-m1") {
+		t.Errorf("w2 token triggers %v", got)
+	}
+	if got := triggers("cluster-w2-join"); !slices.Contains(got, "id-w2") || !slices.Contains(got, "id-m1") {
+		t.Errorf("w2 join triggers %v", got)
+	}
+	if got := triggers("cluster-w2-install"); !slices.Equal(got, []string{"id-w2"}) {
+		t.Errorf("w2 install triggers %v", got)
+	}
+}
+
+func TestFinalizeAfterEveryJoin(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		run   func(*testing.T) (*mocktest.Mocks, *microk8s.Cluster)
+		joins []string
+		first string
+	}{{"prod", runProd, []string{"m2", "m3", "w1", "w2", "w3"}, "m1"}, {"stg", runStg, []string{"k2"}, "k1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, c := tc.run(t)
+			for _, j := range tc.joins {
+				mustDepend(t, m, "cluster-finalize", "cluster-"+j+"-join")
+			}
+			mustDepend(t, m, "cluster-finalize", "cluster-"+tc.first+"-install")
+			fin := m.Named(t, "cluster-finalize")
+			if c.Ready == nil {
+				t.Fatal("Cluster.Ready is nil")
+			}
+			urn, _ := await[pulumi.URN](t, c.Ready.URN())
+			if string(urn) != fin.URN {
+				t.Errorf("Ready is %s, want the finalize step %s", urn, fin.URN)
+			}
+			if got := connHost(t, fin); got != addrOf(append(prodNodes(), stgNodes()...), tc.first) {
+				t.Errorf("finalize runs on %s", got)
+			}
+		})
+	}
+}
+
+func TestFinalizeScriptRolesTaintsAddons(t *testing.T) {
+	m, _ := runProd(t)
+	create := script(t, m.Named(t, "cluster-finalize"), "create")
+	for _, want := range []string{
+		"ensure_label 'm1' 'node-role.kubernetes.io/master' yes", "ensure_label 'm1' 'node-role.kubernetes.io/worker' no", "ensure_taint 'm1' yes",
+		"ensure_label 'w3' 'node-role.kubernetes.io/master' no", "ensure_label 'w3' 'node-role.kubernetes.io/worker' yes", "ensure_taint 'w3' no",
+		"for addon in 'dns' 'rbac' 'helm3' 'hostpath-storage' ; do", "microk8s kubectl wait --for=condition=Ready",
+	} {
+		if !strings.Contains(create, want) {
+			t.Errorf("prod finalize lacks %q", want)
+		}
+	}
+	if strings.Contains(create, "metallb") {
+		t.Error("no metallb: HAProxy goes to the NodePorts")
+	}
+	m, _ = runStg(t)
+	create = script(t, m.Named(t, "cluster-finalize"), "create")
+	for _, want := range []string{"ensure_taint 'k1' no", "ensure_taint 'k2' no", "ensure_label 'k2' 'node-role.kubernetes.io/master' yes", "ensure_label 'k2' 'node-role.kubernetes.io/worker' yes"} {
+		if !strings.Contains(create, want) {
+			t.Errorf("stg finalize lacks %q", want)
+		}
+	}
+}
+
+func TestStgCombinedNodes(t *testing.T) {
+	m, c := runStg(t)
+	join := script(t, m.Named(t, "cluster-k2-join"), "create")
+	if !strings.Contains(join, `microk8s join '10.0.1.1':25000/"$token" 2>&1`) || strings.Contains(join, `"$token" --worker`) {
+		t.Error("a master+worker node joins as a control-plane node, without --worker")
+	}
+	if m.DependsOnTransitively(t, "cluster-k2-join", "cluster-kubeconfig") {
+		t.Error("a control-plane join needs no admin kubeconfig")
+	}
+	tainted, _ := await[map[string]bool](t, c.TaintedMasters)
+	if len(tainted) != 2 || tainted["k1"] || tainted["k2"] {
+		t.Errorf("stg taintedMasters %v, want k1 and k2 false", tainted)
+	}
+	masters, _ := await[[]string](t, c.Masters)
+	workers, _ := await[[]string](t, c.Workers)
+	if !slices.Equal(masters, []string{"k1", "k2"}) || !slices.Equal(workers, []string{"k1", "k2"}) {
+		t.Errorf("masters %v workers %v", masters, workers)
+	}
+}
+
+func TestTypedOutputs(t *testing.T) {
+	_, c := runProd(t)
+	tainted, _ := await[map[string]bool](t, c.TaintedMasters)
+	if len(tainted) != 3 || !tainted["m1"] || !tainted["m2"] || !tainted["m3"] {
+		t.Errorf("prod taintedMasters %v, want m1..m3 true", tainted)
+	}
+	nodes, _ := await[[]string](t, c.Nodes)
+	masters, _ := await[[]string](t, c.Masters)
+	workers, _ := await[[]string](t, c.Workers)
+	if !slices.Equal(nodes, []string{"m1", "m2", "m3", "w1", "w2", "w3"}) || !slices.Equal(masters, []string{"m1", "m2", "m3"}) || !slices.Equal(workers, []string{"w1", "w2", "w3"}) {
+		t.Errorf("nodes %v masters %v workers %v", nodes, masters, workers)
+	}
+	if held, _ := await[bool](t, c.RefreshHeld); !held {
+		t.Error("refreshHeld must be true")
+	}
+	if ch, _ := await[string](t, c.Channel); ch != "1.31/stable" {
+		t.Errorf("channel %q", ch)
+	}
+	if api, _ := await[string](t, c.APIServer); api != "https://10.0.0.1:16443" {
+		t.Errorf("apiServer %q", api)
+	}
+	// Prod with DedicatedMasters off: no master tainted.
+	_, c = run(t, hosts.Prod, prodNodes(), false)
+	tainted, _ = await[map[string]bool](t, c.TaintedMasters)
+	if tainted["m1"] || tainted["m2"] || tainted["m3"] {
+		t.Errorf("without DedicatedMasters no master is tainted: %v", tainted)
+	}
+}
+
+func TestKubeconfigIsSecret(t *testing.T) {
+	m, c := runProd(t)
+	if _, secret := await[string](t, c.Kubeconfig); !secret {
+		t.Error("Cluster.Kubeconfig must be a secret")
+	}
+	kc := m.Named(t, "cluster-kubeconfig")
+	mustDepend(t, m, "cluster-kubeconfig", "cluster-m1-install")
+	if got := connHost(t, kc); got != "10.0.0.1" {
+		t.Errorf("kubeconfig step runs on %s", got)
+	}
+	if !strings.Contains(script(t, kc, "create"), "cfg=$(microk8s config)") {
+		t.Error("the kubeconfig step must run microk8s config")
+	}
+}
+
+func TestSecretSteps(t *testing.T) {
+	m, _ := runProd(t)
+	secret := 0
+	for _, r := range m.ByType(cmdType) {
+		isSecretStep := strings.HasSuffix(r.Name, "-token") || strings.HasSuffix(r.Name, "-join") || r.Name == "cluster-kubeconfig"
+		logging := mocktest.String(r.Inputs, "logging")
+		if !isSecretStep {
+			if logging == "none" || mocktest.IsSecret(r.Inputs, "stdin") {
+				t.Errorf("%s is not a secret step but has logging %q", r.Name, logging)
+			}
+			continue
+		}
+		secret++
+		if logging != "none" {
+			t.Errorf("%s: logging %q, want none", r.Name, logging)
+		}
+		if !slices.Contains(r.AdditionalSecretOutputs, "stdout") || !slices.Contains(r.AdditionalSecretOutputs, "stderr") {
+			t.Errorf("%s: additionalSecretOutputs %v must contain stdout and stderr", r.Name, r.AdditionalSecretOutputs)
+		}
+		if r.Name != "cluster-kubeconfig" && !mocktest.IsSecret(r.Inputs, "stdin") {
+			t.Errorf("%s: stdin must be secret", r.Name)
+		}
+	}
+	if secret != 11 { // 5 tokens, 5 joins, the kubeconfig
+		t.Errorf("%d secret steps, want 11", secret)
+	}
+}
+
+// strings visits every string of a property value with whether it sits under a secret.
+func visitStrings(v resource.PropertyValue, secret bool, f func(s string, secret bool)) {
+	switch {
+	case v.IsSecret():
+		visitStrings(v.SecretValue().Element, true, f)
+	case v.IsOutput():
+		o := v.OutputValue()
+		visitStrings(o.Element, secret || o.Secret, f)
+	case v.IsString():
+		f(v.StringValue(), secret)
+	case v.IsArray():
+		for _, e := range v.ArrayValue() {
+			visitStrings(e, secret, f)
+		}
+	case v.IsObject():
+		for k, e := range v.ObjectValue() {
+			f(string(k), secret)
+			visitStrings(e, secret, f)
+		}
+	}
+}
+
+func TestTokensOnlyInSecretStdin(t *testing.T) {
+	m, _ := runProd(t)
+	tokens := map[string]string{}
+	for _, n := range []string{"m1", "m2", "m3", "w1", "w2", "w3"} {
+		tokens[microk8s.JoinToken(joinSecret, n)] = n
+	}
+	seenInStdin := map[string]bool{}
+	for _, r := range m.Resources {
+		for key, v := range r.Inputs {
+			visitStrings(v, false, func(s string, secret bool) {
+				for tok, n := range tokens {
+					if !strings.Contains(s, tok) {
+						continue
+					}
+					if !secret || key != "stdin" {
+						t.Errorf("%s: the join token of %s appears in input %q (secret %v)", r.Name, n, key, secret)
+					}
+					seenInStdin[r.Name] = true
+				}
+			})
+		}
+		for _, k := range []string{"create", "delete"} {
+			if strings.Contains(mocktest.String(r.Inputs, k), joinSecret) {
+				t.Errorf("%s: the join secret is in its %s text", r.Name, k)
+			}
+		}
+	}
+	// Positive control: each token does reach its token and join steps, on stdin.
+	for _, n := range []string{"m2", "m3", "w1", "w2", "w3"} {
+		for _, step := range []string{"-token", "-join"} {
+			name := "cluster-" + n + step
+			if !seenInStdin[name] {
+				t.Errorf("%s: its stdin does not carry %s's token", name, n)
+			}
+			stdin := unwrap(m.Named(t, name).Inputs["stdin"]).StringValue()
+			if !strings.HasPrefix(stdin, microk8s.JoinToken(joinSecret, n)) {
+				t.Errorf("%s: stdin must start with %s's own token", name, n)
+			}
+		}
+	}
+}
+
+func TestEveryChildHasTheComponentAsParent(t *testing.T) {
+	m, _ := runProd(t)
+	comp := m.Named(t, "cluster")
+	if comp.Type != microk8s.Token || comp.Custom {
+		t.Fatalf("component %+v", comp)
+	}
+	n := 0
+	for _, r := range m.Resources {
+		if r.Type == prepType || r.Name == "cluster" {
+			continue
+		}
+		n++
+		if r.Parent != comp.URN {
+			t.Errorf("%s has parent %q, want the component", r.Name, r.Parent)
+		}
+		if !strings.HasPrefix(r.Name, "cluster-") {
+			t.Errorf("%s is not prefixed with the component's name", r.Name)
+		}
+	}
+	if want := 6 + 5 + 5 + 2; n != want { // installs, tokens, joins, kubeconfig + finalize
+		t.Errorf("%d children, want %d", n, want)
+	}
+}
+
+func resourceNames(m *mocktest.Mocks) []string {
+	var out []string
+	for _, r := range m.Resources {
+		out = append(out, r.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestRemovingAWorkerRemovesExactlyItsSteps(t *testing.T) {
+	full, _ := runProd(t)
+	var without []hosts.Host
+	for _, h := range prodNodes() {
+		if h.Name != "w2" {
+			without = append(without, h)
+		}
+	}
+	less, _ := run(t, hosts.Prod, without, true)
+	lessNames := resourceNames(less)
+	var gone []string
+	for _, n := range resourceNames(full) {
+		if !slices.Contains(lessNames, n) {
+			gone = append(gone, n)
+		}
+	}
+	want := []string{"cluster-w2-install", "cluster-w2-join", "cluster-w2-token", "prep-w2"}
+	if !slices.Equal(gone, want) {
+		t.Errorf("removing w2 removed %v, want %v", gone, want)
+	}
+	for _, n := range lessNames {
+		if !slices.Contains(resourceNames(full), n) {
+			t.Errorf("removing w2 added %s", n)
+		}
+	}
+	// The remaining steps of the other nodes are unchanged (only finalize lists the nodes).
+	for _, n := range []string{"cluster-w1-join", "cluster-w3-join", "cluster-w3-token", "cluster-m3-join", "cluster-w1-install"} {
+		if a, b := mocktest.String(full.Named(t, n).Inputs, "create"), mocktest.String(less.Named(t, n).Inputs, "create"); a != b {
+			t.Errorf("%s changed when w2 was removed", n)
+		}
+	}
+}
+
+func TestArgsValidation(t *testing.T) {
+	base := func() *microk8s.Args {
+		return &microk8s.Args{Environment: hosts.Prod, Nodes: prodNodes(), User: "ubuntu",
+			JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput), After: map[string]pulumi.Resource{}}
+	}
+	cases := []struct {
+		name   string
+		mutate func(a *microk8s.Args)
+		want   []string
+	}{
+		{"no master", func(a *microk8s.Args) { a.Nodes = prodNodes()[3:] }, []string{"no host with the role master"}},
+		{"no after", func(a *microk8s.Args) {}, []string{`no host-preparation step for "m1" (Args.After)`}},
+		{"no secret", func(a *microk8s.Args) { a.JoinSecret = nil }, []string{"no join secret"}},
+		{"bad channel", func(a *microk8s.Args) { a.Channel = "1.31 stable" }, []string{"pm4ml:microk8s.channel"}},
+		{"no user", func(a *microk8s.Args) { a.User = "" }, []string{"pm4ml:ssh.user"}},
+		{"haproxy host", func(a *microk8s.Args) { a.Nodes = append(a.Nodes, node("lb1", "10.0.0.50", hosts.RoleHAProxy)) }, []string{`"lb1" has roles "haproxy"`}},
+		{"duplicate", func(a *microk8s.Args) { a.Nodes = append(a.Nodes, node("w1", "10.0.0.99", hosts.RoleWorker)) }, []string{`"w1" is listed twice`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := base()
+			tc.mutate(a)
+			_, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
+				_, err := microk8s.New(ctx, "cluster", a)
+				return err
+			})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

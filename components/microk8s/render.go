@@ -1,0 +1,428 @@
+// Package microk8s builds the Kubernetes cluster (guide 2, 4.1, 4.2, 4.4 and playbook
+// 1.microk8s_setup of guide 6.4): the MicroK8s snap on every master and worker, the first master
+// as the bootstrap node, the other masters joined one at a time (dqlite), the workers joined after
+// them, role labels, control-plane taints for dedicated masters, the addons, and the admin
+// kubeconfig as a Pulumi secret.
+//
+// Join tokens are derived from the stack's join secret (JoinToken) and reach the hosts only on
+// stdin. What a host runs is rendered here, by Render, for the component and the render command
+// alike; CONTRACT.md lists every snap/microk8s command line the scripts rely on.
+package microk8s
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/network"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+//go:embed scripts/*.tmpl
+var files embed.FS
+
+var tmpl = template.Must(template.New("microk8s").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+
+// DefaultChannel is guide 2's MicroK8s version.
+const DefaultChannel = "1.31/stable"
+
+// DefaultAddons are enabled on every cluster: cluster DNS, RBAC, Helm 3 and the hostpath
+// provisioner. No metallb: HAProxy reaches the Istio gateways on their NodePorts (guide 5).
+var DefaultAddons = []string{"dns", "rbac", "helm3", "hostpath-storage"}
+
+// Timings of the scripts, in seconds.
+const (
+	// TokenTTL is how long a registered join token stays valid on the first master.
+	TokenTTL = 900
+	// ReadyTimeout bounds every wait: a node ready, a join completing, a drain, all nodes Ready.
+	ReadyTimeout = 600
+)
+
+// Labels and taints the finalize step manages on the configured nodes.
+const (
+	LabelMaster  = "node-role.kubernetes.io/master"
+	LabelWorker  = "node-role.kubernetes.io/worker"
+	TaintKey     = "node-role.kubernetes.io/control-plane"
+	TaintEffect  = "NoSchedule"
+	kubeconfigB  = "-----BEGIN PM4ML MICROK8S KUBECONFIG-----"
+	kubeconfigE  = "-----END PM4ML MICROK8S KUBECONFIG-----"
+	tokenContext = "microk8s-join/"
+)
+
+// Paths are where the MicroK8s snap keeps what the scripts look at. Tests point them elsewhere;
+// Render always uses DefaultPaths.
+type Paths struct {
+	// SnapData is $SNAP_DATA of the snap.
+	SnapData string
+	// Kubectl is the snap's own kubectl binary: on a worker-only node the `microk8s kubectl`
+	// wrapper refuses to run, so the scripts call the binary with an explicit kubeconfig.
+	Kubectl string
+}
+
+// DefaultPaths are the MicroK8s snap's.
+var DefaultPaths = Paths{SnapData: "/var/snap/microk8s/current", Kubectl: "/snap/microk8s/current/kubectl"}
+
+// ClusterLock exists on a node joined with --worker (MicroK8s' own marker).
+func (p Paths) ClusterLock() string { return p.SnapData + "/var/lock/clustered.lock" }
+
+// Node is one Kubernetes node as the scripts see it. Its name is its hostname (host preparation
+// sets it) and so its Kubernetes node name.
+type Node struct {
+	Name    string
+	Address string
+	Roles   hosts.Roles
+}
+
+// Master reports whether the node runs the control plane.
+func (n Node) Master() bool { return n.Roles.Has(hosts.RoleMaster) }
+
+// Worker reports whether the node runs workloads.
+func (n Node) Worker() bool { return n.Roles.Has(hosts.RoleWorker) }
+
+// Plan is everything the scripts are rendered from: pure data, no secrets.
+type Plan struct {
+	Environment hosts.Environment
+	Channel     string
+	// Nodes are the masters and workers in configuration order (a master+worker host once).
+	Nodes []Node
+	// DedicatedMasters taints masters that are not workers with
+	// node-role.kubernetes.io/control-plane=:NoSchedule (guide 4.1, 4.4); when false the taint is
+	// removed from every node.
+	DedicatedMasters bool
+	// User is the SSH user; it is added to group microk8s (sudo is used unless it is root).
+	User string
+	// Addons to enable; nil means DefaultAddons.
+	Addons []string
+}
+
+// Rendered is what every node runs, keyed by node name.
+type Rendered struct {
+	Plan Plan // with defaults applied
+	// FirstMaster bootstraps the cluster: the first node with the master role.
+	FirstMaster Node
+	// JoinOrder are the nodes joined to the first master: the other masters one at a time in
+	// configuration order, then the worker-only nodes.
+	JoinOrder []string
+	// APIServer is the server of the kubeconfig: the first master on the MicroK8s API port.
+	APIServer string
+	Install   map[string]remotecmd.Script // every node
+	Token     map[string]remotecmd.Script // per joining node; runs on the first master
+	Join      map[string]remotecmd.Script // per joining node; runs on that node
+	// Kubeconfig prints the admin kubeconfig between markers (a secret step).
+	Kubeconfig remotecmd.Script
+	// Finalize labels, taints, enables the addons and waits for every node (first master).
+	Finalize remotecmd.Script
+}
+
+// Masters are the nodes with the master role, in configuration order.
+func (r Rendered) Masters() []string { return names(r.Plan.Nodes, Node.Master) }
+
+// Workers are the nodes with the worker role (combined master+worker hosts included).
+func (r Rendered) Workers() []string { return names(r.Plan.Nodes, Node.Worker) }
+
+// Tainted reports whether a node gets the control-plane NoSchedule taint.
+func (r Rendered) Tainted(n Node) bool { return r.Plan.DedicatedMasters && n.Master() && !n.Worker() }
+
+func names(ns []Node, keep func(Node) bool) []string {
+	out := []string{}
+	for _, n := range ns {
+		if keep(n) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// File is one rendered script for review, in the node's execution order.
+type File struct {
+	Host    string
+	Name    string // e.g. "10-install.sh", "30-token-01-m2.sh", "20-join.delete.sh"
+	Content string
+	Mode    uint32
+}
+
+// Files lists every script per node in configuration order, each node's in execution order;
+// delete scripts follow the script they belong to.
+func (r Rendered) Files() []File {
+	var out []File
+	add := func(host, name, body string) {
+		out = append(out, File{Host: host, Name: name, Content: body, Mode: 0o755})
+	}
+	for _, n := range r.Plan.Nodes {
+		add(n.Name, "10-install.sh", r.Install[n.Name].Body)
+		if n.Name == r.FirstMaster.Name {
+			add(n.Name, "20-kubeconfig.sh", r.Kubeconfig.Body)
+			for i, j := range r.JoinOrder {
+				s := r.Token[j]
+				add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), s.Body)
+				add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), s.DeleteBody)
+			}
+			add(n.Name, "90-finalize.sh", r.Finalize.Body)
+			continue
+		}
+		add(n.Name, "20-join.sh", r.Join[n.Name].Body)
+		add(n.Name, "20-join.delete.sh", r.Join[n.Name].DeleteBody)
+	}
+	return out
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	addonRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$`)
+	channelRe = regexp.MustCompile(`^[0-9A-Za-z._-]+(/[a-z]+)?(/[0-9A-Za-z._-]+)?$`)
+	userRe    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+// normalize validates a plan and applies defaults; every problem is reported at once.
+func normalize(p Plan) (Plan, error) {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("microk8s: "+format, a...)) }
+	if p.Channel == "" {
+		p.Channel = DefaultChannel
+	}
+	if !channelRe.MatchString(p.Channel) {
+		bad("pm4ml:microk8s.channel %q is not a snap channel: use <track>/<risk>, e.g. %s (guide 2)", p.Channel, DefaultChannel)
+	}
+	if !userRe.MatchString(p.User) {
+		bad("pm4ml:ssh.user %q is not a user name: set the SSH user the hosts are reached with", p.User)
+	}
+	if p.Addons == nil {
+		p.Addons = slices.Clone(DefaultAddons)
+	}
+	for _, a := range p.Addons {
+		if !addonRe.MatchString(a) {
+			bad("addon %q is not a MicroK8s addon name (e.g. dns, hostpath-storage, core/dns)", a)
+		}
+	}
+	if len(p.Nodes) == 0 {
+		bad("pm4ml:hosts has no Kubernetes node: give hosts the role master or worker (guide 1.1)")
+	}
+	seen := map[string]bool{}
+	masters := 0
+	for i, n := range p.Nodes {
+		switch {
+		case !nameRe.MatchString(n.Name):
+			bad("node %d name %q is not a DNS label (pm4ml:hosts[].name): the name is the hostname and the Kubernetes node name", i, n.Name)
+		case seen[n.Name]:
+			bad("node %q is listed twice: pass each master/worker host once, combined roles in one entry", n.Name)
+		}
+		seen[n.Name] = true
+		if n.Address == "" || strings.ContainsAny(n.Address, " /'\"") {
+			bad("node %q has no usable address %q (pm4ml:hosts[].address)", n.Name, n.Address)
+		}
+		if !n.Roles.IsKubernetesNode() {
+			bad("host %q has roles %q, neither master nor worker: pass only Kubernetes nodes", n.Name, n.Roles.String())
+		}
+		if n.Master() {
+			masters++
+		}
+	}
+	if len(p.Nodes) > 0 && masters == 0 {
+		bad("pm4ml:hosts has no host with the role master: MicroK8s needs a first master to bootstrap the cluster; give at least one host the role master")
+	}
+	return p, errors.Join(errs...)
+}
+
+// Render renders every node's scripts. It is pure: no secrets, no Pulumi, no network.
+func Render(p Plan) (Rendered, error) { return render(p, DefaultPaths) }
+
+func render(p Plan, paths Paths) (Rendered, error) {
+	p, err := normalize(p)
+	if err != nil {
+		return Rendered{}, err
+	}
+	r := Rendered{Plan: p, Install: map[string]remotecmd.Script{}, Token: map[string]remotecmd.Script{}, Join: map[string]remotecmd.Script{}}
+	for _, n := range p.Nodes {
+		if n.Master() {
+			r.FirstMaster = n
+			break
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Master() && n.Name != r.FirstMaster.Name {
+			r.JoinOrder = append(r.JoinOrder, n.Name)
+		}
+	}
+	for _, n := range p.Nodes {
+		if !n.Master() {
+			r.JoinOrder = append(r.JoinOrder, n.Name)
+		}
+	}
+	apiPort := network.Lookup(network.KubeAPIMicroK8s).Ports.From
+	agentPort := network.Lookup(network.ClusterAgent).Ports.From
+	r.APIServer = fmt.Sprintf("https://%s:%d", r.FirstMaster.Address, apiPort)
+	common := commonData{Paths: paths, Lock: paths.ClusterLock(), Timeout: ReadyTimeout, FirstMaster: r.FirstMaster.Name}
+	byName := map[string]Node{}
+	for _, n := range p.Nodes {
+		byName[n.Name] = n
+		s, err := remotecmd.Render("microk8s-install", tmpl.Lookup("install.sh.tmpl"), installData{commonData: common, Node: n, Channel: p.Channel, User: p.User})
+		if err != nil {
+			return r, err
+		}
+		r.Install[n.Name] = s
+	}
+	for _, name := range r.JoinOrder {
+		n := byName[name]
+		td := tokenData{commonData: common, Node: n, TTL: TokenTTL}
+		tok, err := renderWithDelete("microk8s-token-"+name, "token.sh.tmpl", "token-delete.sh.tmpl", td)
+		if err != nil {
+			return r, err
+		}
+		r.Token[name] = tok
+		jd := joinData{commonData: common, Node: n, Worker: !n.Master(), FirstMasterAddress: r.FirstMaster.Address, AgentPort: agentPort}
+		join, err := renderWithDelete("microk8s-join", "join.sh.tmpl", "join-delete.sh.tmpl", jd)
+		if err != nil {
+			return r, err
+		}
+		r.Join[name] = join
+	}
+	if r.Kubeconfig, err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
+		return r, err
+	}
+	fd := finalizeData{commonData: common, Addons: p.Addons, Dedicated: p.DedicatedMasters, Environment: string(p.Environment),
+		LabelMaster: LabelMaster, LabelWorker: LabelWorker, Taint: TaintKey + ":" + TaintEffect, TaintKey: TaintKey}
+	for _, n := range p.Nodes {
+		fd.Nodes = append(fd.Nodes, finalNode{Name: n.Name, Master: n.Master(), Worker: n.Worker(), Taint: r.Tainted(n)})
+	}
+	if r.Finalize, err = remotecmd.Render("microk8s-finalize", tmpl.Lookup("finalize.sh.tmpl"), fd); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// renderWithDelete renders a secret step (stdin carries the token) and its delete script.
+func renderWithDelete(step, create, del string, data any) (remotecmd.Script, error) {
+	s, err := secretScript(step, create, data)
+	if err != nil {
+		return s, err
+	}
+	d, err := remotecmd.Render(step+"-delete", tmpl.Lookup(del), data)
+	if err != nil {
+		return s, err
+	}
+	s.DeleteBody = d.Body
+	return s, nil
+}
+
+func secretScript(step, name string, data any) (remotecmd.Script, error) {
+	s, err := remotecmd.Render(step, tmpl.Lookup(name), data)
+	s.Secret = true
+	return s, err
+}
+
+type commonData struct {
+	Paths       Paths
+	Lock        string
+	Timeout     int
+	FirstMaster string
+}
+
+type installData struct {
+	commonData
+	Node    Node
+	Channel string
+	User    string
+}
+
+type tokenData struct {
+	commonData
+	Node Node
+	TTL  int
+}
+
+type joinData struct {
+	commonData
+	Node               Node
+	Worker             bool
+	FirstMasterAddress string
+	AgentPort          int
+}
+
+type kubeconfigData struct {
+	commonData
+	Begin, End string
+}
+
+type finalNode struct {
+	Name                  string
+	Master, Worker, Taint bool
+}
+
+type finalizeData struct {
+	commonData
+	Nodes                    []finalNode
+	Addons                   []string
+	Dedicated                bool
+	Environment              string
+	LabelMaster, LabelWorker string
+	Taint, TaintKey          string
+}
+
+// JoinToken is the join token of a node: HMAC-SHA256(secret, "microk8s-join/"+node) as hex,
+// first 32 characters (MicroK8s' token length). Stable across runs, different per node, and
+// useless without the secret.
+func JoinToken(secret, node string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(tokenContext + node))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+// KubeconfigFromOutput takes the kubeconfig step's stdout, keeps what is between the markers and
+// points every cluster entry at server (the first master's address, which `microk8s config` may
+// not use on a host with several interfaces). An empty stdout (nothing ran: mocks) gives "".
+func KubeconfigFromOutput(stdout, server string) (string, error) {
+	if strings.TrimSpace(stdout) == "" {
+		return "", nil
+	}
+	_, rest, ok := strings.Cut(stdout, kubeconfigB+"\n")
+	body, _, ok2 := strings.Cut(rest, "\n"+kubeconfigE)
+	if !ok || !ok2 {
+		return "", errors.New("microk8s: the kubeconfig step printed no kubeconfig between its markers: run `microk8s config` on the first master to see why")
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(body), &doc); err != nil {
+		return "", fmt.Errorf("microk8s: the first master's kubeconfig is not YAML: %w", err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return "", errors.New("microk8s: the first master's kubeconfig is not a YAML mapping")
+	}
+	clusters := mapValue(doc.Content[0], "clusters")
+	if clusters == nil || clusters.Kind != yaml.SequenceNode || len(clusters.Content) == 0 {
+		return "", errors.New("microk8s: the first master's kubeconfig has no clusters")
+	}
+	for _, c := range clusters.Content {
+		cl := mapValue(c, "cluster")
+		srv := mapValue(cl, "server")
+		if srv == nil {
+			return "", errors.New("microk8s: a cluster of the first master's kubeconfig has no server")
+		}
+		srv.Value, srv.Tag, srv.Style = server, "!!str", 0
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return "", fmt.Errorf("microk8s: re-encoding the kubeconfig: %w", err)
+	}
+	return string(out), nil
+}
+
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package microk8s
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+)
+
+// The rendered scripts run under bash against the command double in testdata/double (snap,
+// microk8s, kubectl, getent, id, usermod), which keeps the hosts' and the cluster's state in a
+// temporary directory. Only the snap's paths differ from Render's (they point into that
+// directory); every line of the scripts is what a host runs.
+
+const labSecret = "lab-join-secret"
+
+type lab struct {
+	t    *testing.T
+	root string
+	bin  string
+	r    Rendered
+}
+
+func newLab(t *testing.T, p Plan) *lab {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Fatal("bash is needed to run the scripts")
+	}
+	bin, err := filepath.Abs("testdata/double")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{t: t, root: t.TempDir(), bin: bin}
+	l.r, err = render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(bin, "kubectl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range l.r.Plan.Nodes {
+		for _, d := range []string{"hosts/" + n.Name + "/snapdata/var/lock", "addr"} {
+			if err := os.MkdirAll(filepath.Join(l.root, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(l.root, "addr", n.Address), []byte(n.Name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
+// run executes a script on a host as pulumi-command would (bash -c BODY STEP CLIENT-ADDRESS).
+func (l *lab) run(host, body, stdin string) (string, error) {
+	l.t.Helper()
+	link := filepath.Join(l.root, "snapdata")
+	_ = os.Remove(link)
+	if err := os.Symlink(filepath.Join(l.root, "hosts", host, "snapdata"), link); err != nil {
+		l.t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", body, "step", "192.0.2.1")
+	cmd.Env = append(os.Environ(), "PATH="+l.bin+":"+os.Getenv("PATH"), "DOUBLE_ROOT="+l.root, "DOUBLE_HOST="+host)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (l *lab) mustRun(host, body, stdin string) string {
+	l.t.Helper()
+	out, err := l.run(host, body, stdin)
+	if err != nil {
+		l.t.Fatalf("script on %s failed: %v\n%s", host, err, out)
+	}
+	return out
+}
+
+func (l *lab) exists(rel string) bool {
+	_, err := os.Stat(filepath.Join(l.root, rel))
+	return err == nil
+}
+
+func (l *lab) read(rel string) string {
+	b, _ := os.ReadFile(filepath.Join(l.root, rel))
+	return string(b)
+}
+
+func (l *lab) log() []string { return strings.Split(strings.TrimSpace(l.read("log")), "\n") }
+
+func (l *lab) clusterNodes(cluster string) []string {
+	es, _ := os.ReadDir(filepath.Join(l.root, "clusters", cluster, "nodes"))
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func contains(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: output lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+func noChange(t *testing.T, what, out string) {
+	t.Helper()
+	if !strings.Contains(out, ": no change\n") || strings.HasPrefix(out, "changed: ") || strings.Contains(out, "\nchanged: ") {
+		t.Errorf("%s: a second run must change nothing and say so:\n%s", what, out)
+	}
+}
+
+func labPlan() Plan {
+	return Plan{Environment: hosts.Prod, Channel: "1.31/stable", User: "ubuntu", DedicatedMasters: true, Nodes: []Node{
+		{"m1", "10.0.0.1", hosts.NewRoles(hosts.RoleMaster)},
+		{"m2", "10.0.0.2", hosts.NewRoles(hosts.RoleMaster)},
+		{"m3", "10.0.0.3", hosts.NewRoles(hosts.RoleMaster)},
+		{"w1", "10.0.0.11", hosts.NewRoles(hosts.RoleWorker)},
+		{"w2", "10.0.0.12", hosts.NewRoles(hosts.RoleWorker)},
+	}}
+}
+
+// build runs the whole sequence as the component orders it and returns the admin kubeconfig.
+func (l *lab) build() string {
+	t := l.t
+	t.Helper()
+	for _, n := range l.r.Plan.Nodes {
+		out := l.mustRun(n.Name, l.r.Install[n.Name].Body, "")
+		contains(t, n.Name+" install", out, "changed: microk8s installed from channel 1.31/stable", "changed: microk8s refreshes held",
+			"changed: ubuntu added to group microk8s", "pm4ml: microk8s-install: 3 change(s)")
+	}
+	kc := l.mustRun("m1", l.r.Kubeconfig.Body, "")
+	admin, err := KubeconfigFromOutput(kc, l.r.APIServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range l.r.JoinOrder {
+		tok := JoinToken(labSecret, n)
+		out := l.mustRun("m1", l.r.Token[n].Body, tok+"\n")
+		contains(t, n+" token", out, "changed: join token for "+n+" registered on m1 (valid 900 s)")
+		stdin := tok + "\n"
+		worker := !slices.Contains(l.r.Masters(), n)
+		if worker {
+			stdin += admin
+		}
+		out = l.mustRun(n, l.r.Join[n].Body, stdin)
+		contains(t, n+" join", out, "changed: "+n+" joined the cluster of m1")
+		for _, o := range []string{out, kc} {
+			if strings.Contains(o, tok) {
+				t.Errorf("%s: the token appears in a step's output", n)
+			}
+		}
+	}
+	out := l.mustRun("m1", l.r.Finalize.Body, "")
+	contains(t, "finalize", out, "all 5 nodes Ready", "changed: addon dns enabled", "changed: m2: taint node-role.kubernetes.io/control-plane:NoSchedule added",
+		"changed: w1: label node-role.kubernetes.io/worker added", "unchanged: w1: taint node-role.kubernetes.io/control-plane:NoSchedule absent")
+	return admin
+}
+
+func TestScriptsFormTheClusterIdempotently(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	if got := l.clusterNodes("m1"); !slices.Equal(got, []string{"m1", "m2", "m3", "w1", "w2"}) {
+		t.Fatalf("cluster of m1 has %v", got)
+	}
+	for _, w := range []string{"w1", "w2"} {
+		if !l.exists("hosts/" + w + "/snapdata/var/lock/clustered.lock") {
+			t.Errorf("%s did not join with --worker", w)
+		}
+	}
+	for _, m := range []string{"m2", "m3"} {
+		if l.exists("hosts/"+m+"/snapdata/var/lock/clustered.lock") || strings.TrimSpace(l.read("hosts/"+m+"/cluster")) != "m1" {
+			t.Errorf("%s is not a control-plane member of m1's cluster", m)
+		}
+	}
+	for n, want := range map[string][2]string{
+		"m1": {"node-role.kubernetes.io/master\n", "node-role.kubernetes.io/control-plane:NoSchedule\n"},
+		"m3": {"node-role.kubernetes.io/master\n", "node-role.kubernetes.io/control-plane:NoSchedule\n"},
+		"w2": {"node-role.kubernetes.io/worker\n", ""},
+	} {
+		if got := l.read("clusters/m1/nodes/" + n + "/labels"); got != want[0] {
+			t.Errorf("%s labels %q, want %q", n, got, want[0])
+		}
+		if got := l.read("clusters/m1/nodes/" + n + "/taints"); got != want[1] {
+			t.Errorf("%s taints %q, want %q", n, got, want[1])
+		}
+	}
+	for _, a := range DefaultAddons {
+		if !l.exists("clusters/m1/addons/" + a) {
+			t.Errorf("addon %s not enabled", a)
+		}
+	}
+	// Masters joined one at a time, in order, as control-plane nodes; workers with --worker.
+	var joins []string
+	for _, line := range l.log() {
+		if strings.Contains(line, "microk8s join") {
+			joins = append(joins, line)
+		}
+	}
+	want := []string{"m2 microk8s join 10.0.0.1 <token> control-plane", "m3 microk8s join 10.0.0.1 <token> control-plane",
+		"w1 microk8s join 10.0.0.1 <token> --worker", "w2 microk8s join 10.0.0.1 <token> --worker"}
+	if !slices.Equal(joins, want) {
+		t.Errorf("joins %q, want %q", joins, want)
+	}
+
+	// Everything again: nothing changes, every step says so, no token is registered.
+	before := len(l.log())
+	for _, n := range l.r.Plan.Nodes {
+		noChange(t, n.Name+" install again", l.mustRun(n.Name, l.r.Install[n.Name].Body, ""))
+	}
+	for _, n := range l.r.JoinOrder {
+		tok := JoinToken(labSecret, n)
+		out := l.mustRun("m1", l.r.Token[n].Body, tok+"\n")
+		noChange(t, n+" token again", out)
+		contains(t, n+" token again", out, n+" is a Ready node of the cluster: no join token needed")
+		stdin := tok + "\n"
+		if !slices.Contains(l.r.Masters(), n) {
+			stdin += admin
+		}
+		noChange(t, n+" join again", l.mustRun(n, l.r.Join[n].Body, stdin))
+	}
+	noChange(t, "finalize again", l.mustRun("m1", l.r.Finalize.Body, ""))
+	if after := len(l.log()); after != before {
+		t.Errorf("the second pass changed something: %q", l.log()[before:])
+	}
+}
+
+func TestScriptsChannelChangeRefreshes(t *testing.T) {
+	l := newLab(t, labPlan())
+	l.mustRun("m1", l.r.Install["m1"].Body, "")
+	p := labPlan()
+	p.Channel = "1.32/stable"
+	r, err := render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := l.mustRun("m1", r.Install["m1"].Body, "")
+	contains(t, "refresh", out, "changed: microk8s refreshed from channel 1.31/stable to 1.32/stable", "unchanged: microk8s refreshes held",
+		"unchanged: ubuntu is in group microk8s", "pm4ml: microk8s-install: 1 change(s)")
+	if got := strings.TrimSpace(l.read("hosts/m1/channel")); got != "1.32/stable" {
+		t.Errorf("channel %q", got)
+	}
+}
+
+func TestScriptsRemoveNodes(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	w2tok, m3tok := JoinToken(labSecret, "w2"), JoinToken(labSecret, "m3")
+
+	// A worker: its join's delete drains (through the admin kubeconfig) and leaves; then its token
+	// step's delete removes it on the first master.
+	out := l.mustRun("w2", l.r.Join["w2"].DeleteBody, w2tok+"\n"+admin)
+	contains(t, "w2 leave", out, "w2 drained", "changed: w2 left the cluster of m1")
+	out = l.mustRun("m1", l.r.Token["w2"].DeleteBody, w2tok+"\n")
+	contains(t, "w2 remove", out, "changed: w2 removed from the cluster")
+	// A master: drained with its own kubectl, leaves, removed.
+	out = l.mustRun("m3", l.r.Join["m3"].DeleteBody, m3tok+"\n")
+	contains(t, "m3 leave", out, "m3 drained", "changed: m3 left the cluster of m1")
+	l.mustRun("m1", l.r.Token["m3"].DeleteBody, m3tok+"\n")
+	if got := l.clusterNodes("m1"); !slices.Equal(got, []string{"m1", "m2", "w1"}) {
+		t.Errorf("after removing w2 and m3 the cluster has %v", got)
+	}
+	var order []string
+	for _, line := range l.log() {
+		for _, k := range []string{"kubectl drain", "microk8s leave", "microk8s remove-node"} {
+			if strings.Contains(line, k) {
+				order = append(order, line)
+			}
+		}
+	}
+	want := []string{
+		"w2 kubectl drain w2 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "w2 microk8s leave", "m1 microk8s remove-node w2 --force",
+		"m3 kubectl drain m3 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "m3 microk8s leave", "m1 microk8s remove-node m3 --force",
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("removal order %q, want %q", order, want)
+	}
+	// Deleting again (a retried pulumi up) changes nothing.
+	noChange(t, "w2 leave again", l.mustRun("w2", l.r.Join["w2"].DeleteBody, w2tok+"\n"+admin))
+	noChange(t, "w2 remove again", l.mustRun("m1", l.r.Token["w2"].DeleteBody, w2tok+"\n"))
+	noChange(t, "m3 leave again", l.mustRun("m3", l.r.Join["m3"].DeleteBody, m3tok+"\n"))
+
+	// A drain that fails (a PodDisruptionBudget) stops the removal: w1 stays in the cluster.
+	if err := os.WriteFile(filepath.Join(l.root, "block-drain"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.run("w1", l.r.Join["w1"].DeleteBody, JoinToken(labSecret, "w1")+"\n"+admin)
+	if err == nil {
+		t.Fatalf("a blocked drain must fail the delete:\n%s", out)
+	}
+	contains(t, "blocked drain", out, "draining w1 failed", "disruption budget")
+	if !l.exists("hosts/w1/snapdata/var/lock/clustered.lock") {
+		t.Error("w1 left the cluster although its drain failed")
+	}
+}
+
+func TestScriptsRefuseAWrongJoinMode(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	// w1 joined as a worker, now configured as a master: refuse and say how to fix it.
+	p := labPlan()
+	p.Nodes[3].Roles = hosts.NewRoles(hosts.RoleMaster)
+	r, err := render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.run("w1", r.Join["w1"].Body, JoinToken(labSecret, "w1")+"\n")
+	if err == nil {
+		t.Fatalf("a worker configured as a master must be refused:\n%s", out)
+	}
+	contains(t, "wrong mode", out, "w1 is a worker-only node (joined with --worker) but configured as a master", "remove it from pm4ml:hosts")
+	// m2 joined as a control-plane node, now configured as a worker only.
+	p = labPlan()
+	p.Nodes[1].Roles = hosts.NewRoles(hosts.RoleWorker)
+	r, err = render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = l.run("m2", r.Join["m2"].Body, JoinToken(labSecret, "m2")+"\n"+admin)
+	if err == nil {
+		t.Fatalf("a control-plane node configured as a worker must be refused:\n%s", out)
+	}
+	contains(t, "wrong mode", out, "m2 is a control-plane node of the cluster but configured as a worker only")
+}
+
+func TestScriptsNeedTheirStdin(t *testing.T) {
+	l := newLab(t, labPlan())
+	for _, n := range []string{"m1", "w1"} {
+		l.mustRun(n, l.r.Install[n].Body, "")
+	}
+	for _, tc := range []struct{ host, body, stdin, want string }{
+		{"m1", l.r.Token["w1"].Body, "", "no join token on stdin"},
+		{"m1", l.r.Token["w1"].Body, "not-a-token\n", "no join token on stdin"},
+		{"w1", l.r.Join["w1"].Body, JoinToken(labSecret, "w1") + "\n", "no cluster kubeconfig on stdin after the join token"},
+	} {
+		out, err := l.run(tc.host, tc.body, tc.stdin)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("stdin %q: err %v, output %q, want %q", tc.stdin, err, out, tc.want)
+		}
+	}
+}
