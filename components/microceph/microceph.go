@@ -1,0 +1,192 @@
+package microceph
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+// Token is the component's type token.
+const Token = "pm4ml:microceph:Cluster"
+
+// Args of the MicroCeph cluster.
+type Args struct {
+	// Hosts are the storage hosts in configuration order (each with its CephDisks). The first
+	// bootstraps the cluster; keep it first for the life of the stack (new hosts go after it).
+	Hosts           []hosts.Host
+	Channel         string // e.g. "squid/stable"
+	Pool            string
+	ReplicationSize int
+	// After maps a host name to what must finish on that host first (its HostPrep.Done). When
+	// set, every storage host needs an entry.
+	After map[string]pulumi.Resource
+	// User is the SSH user (sudo is used unless it is root).
+	User string
+}
+
+// Plan is the render plan of the arguments (the same the render command uses).
+func (a *Args) Plan() Plan {
+	p := Plan{Channel: a.Channel, Pool: a.Pool, ReplicationSize: a.ReplicationSize}
+	for _, h := range a.Hosts {
+		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	return p
+}
+
+// Cluster is the component: pm4ml:microceph:Cluster.
+type Cluster struct {
+	pulumi.ResourceState
+
+	// CephConf is a minimal ceph.conf (fsid, mon_host) for clients (secret).
+	CephConf pulumi.StringOutput `pulumi:"cephConf"`
+	// Keyring is the client.admin keyring (secret): microk8s connect-external-ceph needs admin
+	// capabilities to create its restricted CSI users.
+	Keyring pulumi.StringOutput `pulumi:"keyring"`
+	// Monitors are the monitor addresses from the cluster's own mon_host.
+	Monitors pulumi.StringArrayOutput `pulumi:"monitors"`
+	// Members are the storage host names in join order (registered output).
+	Members pulumi.StringArrayOutput `pulumi:"members"`
+	// Pool is the RBD pool (registered output).
+	Pool pulumi.StringOutput `pulumi:"pool"`
+	// Ready is the last step (export): the cluster is up, the OSDs are in, the pool exists.
+	Ready pulumi.Resource
+	// Steps by logical name, for tests and for the layers that follow.
+	Steps map[string]*remote.Command
+}
+
+// New registers the MicroCeph cluster: install (each host, in series) -> bootstrap (first host)
+// -> per other host: add (token, on the bootstrap host) -> join (serial) -> disks (each host) ->
+// pool -> export.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	c := &Cluster{Steps: map[string]*remote.Command{}}
+	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+		return nil, err
+	}
+	r, err := Render(args.Plan())
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]hosts.Host{}
+	for _, h := range args.Hosts {
+		byName[h.Name] = h
+		if args.After != nil && args.After[h.Name] == nil {
+			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Done", h.Name)
+		}
+	}
+	boot := byName[r.Bootstrap.Name]
+	run := func(step string, h hosts.Host, s remotecmd.Script, o remotecmd.Options, deps []pulumi.Resource, extra ...pulumi.ResourceOption) (*remote.Command, error) {
+		o.User = args.User
+		ro := append([]pulumi.ResourceOption{pulumi.Parent(c)}, extra...)
+		if len(deps) > 0 {
+			ro = append(ro, pulumi.DependsOn(deps))
+		}
+		cmd, err := remotecmd.Run(ctx, name+"-"+step, h, s, o, ro...)
+		if err != nil {
+			return nil, err
+		}
+		c.Steps[name+"-"+step] = cmd
+		return cmd, nil
+	}
+	after := func(h hosts.Host, more ...pulumi.Resource) []pulumi.Resource {
+		var deps []pulumi.Resource
+		if a := args.After[h.Name]; a != nil {
+			deps = append(deps, a)
+		}
+		for _, m := range more {
+			if m != nil {
+				deps = append(deps, m)
+			}
+		}
+		return deps
+	}
+
+	// Snap installs in series: a channel change then refreshes one host at a time.
+	installs := map[string]*remote.Command{}
+	var prev pulumi.Resource
+	for _, n := range r.Nodes {
+		h := byName[n.Node.Name]
+		cmd, err := run(n.Node.Name+"-install", h, n.Install, remotecmd.Options{}, after(h, prev))
+		if err != nil {
+			return nil, err
+		}
+		installs[n.Node.Name] = cmd
+		prev = cmd
+	}
+	lastInstall := prev
+
+	// Membership: bootstrap, then one join at a time. Leaving (the DeleteBody) must run before a
+	// replacement joins again, hence delete-before-replace.
+	var lastMember pulumi.Resource
+	members := map[string]*remote.Command{}
+	for i, n := range r.Nodes {
+		h := byName[n.Node.Name]
+		if i == 0 {
+			cmd, err := run(n.Node.Name+"-member", h, n.Member, remotecmd.Options{}, []pulumi.Resource{lastInstall}, pulumi.DeleteBeforeReplace(true))
+			if err != nil {
+				return nil, err
+			}
+			members[n.Node.Name], lastMember = cmd, cmd
+			continue
+		}
+		add, err := run(n.Node.Name+"-add", boot, *n.Add, remotecmd.Options{}, []pulumi.Resource{lastMember})
+		if err != nil {
+			return nil, err
+		}
+		join, err := run(n.Node.Name+"-member", h, n.Member, remotecmd.Options{Stdin: add.Stdout},
+			[]pulumi.Resource{add, installs[n.Node.Name], lastMember}, pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		members[n.Node.Name], lastMember = join, join
+	}
+
+	// OSDs once every host is a member, all hosts at once.
+	var disks []pulumi.Resource
+	for _, n := range r.Nodes {
+		h := byName[n.Node.Name]
+		cmd, err := run(n.Node.Name+"-disks", h, n.Disks, remotecmd.Options{}, []pulumi.Resource{members[n.Node.Name], lastMember}, pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		disks = append(disks, cmd)
+	}
+	pool, err := run("pool", boot, r.Pool, remotecmd.Options{}, disks)
+	if err != nil {
+		return nil, err
+	}
+	export, err := run("export", boot, r.Export, remotecmd.Options{}, []pulumi.Resource{pool})
+	if err != nil {
+		return nil, err
+	}
+	c.Ready = export
+
+	conf := export.Stdout.ApplyT(func(out string) (string, error) {
+		conf, _, err := ParseExport(out)
+		return conf, err
+	}).(pulumi.StringOutput)
+	key := export.Stdout.ApplyT(func(out string) (string, error) {
+		_, key, err := ParseExport(out)
+		return key, err
+	}).(pulumi.StringOutput)
+	c.CephConf = pulumi.ToSecret(conf).(pulumi.StringOutput)
+	c.Keyring = pulumi.ToSecret(key).(pulumi.StringOutput)
+	// Monitor addresses are not secret; they come from the secret export, hence Unsecret.
+	c.Monitors = pulumi.Unsecret(conf.ApplyT(Monitors)).(pulumi.StringArrayOutput)
+	names := pulumi.StringArray{}
+	for _, n := range r.Nodes {
+		names = append(names, pulumi.String(n.Node.Name))
+	}
+	c.Members = names.ToStringArrayOutput()
+	c.Pool = pulumi.String(args.Pool).ToStringOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"cephConf": c.CephConf,
+		"keyring":  c.Keyring,
+		"monitors": c.Monitors,
+		"members":  c.Members,
+		"pool":     c.Pool,
+	})
+}

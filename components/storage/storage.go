@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+// Token is the component's type token.
+const Token = "pm4ml:storage:Storage"
+
+// Args of the storage tiers.
+type Args struct {
+	// Master runs every step (microk8s enable, connect-external-ceph, kubectl).
+	Master hosts.Host
+	// CephConf and Keyring are the MicroCeph cluster's client configuration (secrets; the
+	// keyring is client.admin's: connect-external-ceph creates its CSI users with it).
+	CephConf pulumi.StringInput
+	Keyring  pulumi.StringInput
+	Pool     string
+	// StorageClass is the Ceph RBD class (cold tier), default "ceph-rbd".
+	StorageClass string
+	// LocalStorageClass is the node-local class (transaction-critical tier, the default class),
+	// e.g. "local-nvme"; LocalStoragePath its directory on the nodes.
+	LocalStorageClass string
+	LocalStoragePath  string
+	// After: MicroK8s ready (the cluster's Ready) and MicroCeph ready (its Ready).
+	After []pulumi.Resource
+	// User is the SSH user (sudo is used unless it is root).
+	User string
+}
+
+// Plan is the render plan of the arguments (the same the render command uses).
+func (a *Args) Plan() Plan {
+	return Plan{Master: a.Master.Name, Pool: a.Pool, StorageClass: a.StorageClass,
+		LocalStorageClass: a.LocalStorageClass, LocalStoragePath: a.LocalStoragePath}
+}
+
+// Storage is the component: pm4ml:storage:Storage.
+type Storage struct {
+	pulumi.ResourceState
+
+	// Classes are the managed StorageClasses (known at plan time, for the policy pack).
+	Classes []Class
+	// StorageClasses: name -> {tier, default, provisioner} (registered output).
+	StorageClasses pulumi.MapOutput `pulumi:"storageClasses"`
+	// Ready is the last step: both classes exist with their tiers.
+	Ready pulumi.Resource
+	// Steps in Steps order.
+	Steps []*remote.Command
+}
+
+// New registers the chain rook-ceph -> connect (secret) -> storageclasses on the master.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Storage, error) {
+	c := &Storage{}
+	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+		return nil, err
+	}
+	plan := args.Plan()
+	r, err := Render(plan)
+	if err != nil {
+		return nil, err
+	}
+	stdin := pulumi.All(args.CephConf, args.Keyring).ApplyT(func(v []any) string {
+		return Bundle(v[0].(string), v[1].(string))
+	}).(pulumi.StringOutput)
+	deps := append([]pulumi.Resource(nil), args.After...)
+	for i, s := range r.Scripts {
+		o := remotecmd.Options{User: args.User}
+		if s.Secret {
+			o.Stdin = stdin
+		}
+		ro := []pulumi.ResourceOption{pulumi.Parent(c)}
+		if len(deps) > 0 {
+			ro = append(ro, pulumi.DependsOn(deps))
+		}
+		cmd, err := remotecmd.Run(ctx, name+"-"+Steps[i], args.Master, s, o, ro...)
+		if err != nil {
+			return nil, err
+		}
+		c.Steps = append(c.Steps, cmd)
+		deps = []pulumi.Resource{cmd}
+	}
+	c.Ready = c.Steps[len(c.Steps)-1]
+	c.Classes = plan.Classes()
+	classes := pulumi.Map{}
+	for _, cl := range c.Classes {
+		classes[cl.Name] = pulumi.Map{
+			"tier":        pulumi.String(cl.Tier),
+			"default":     pulumi.Bool(cl.Default),
+			"provisioner": pulumi.String(cl.Provisioner),
+		}
+	}
+	c.StorageClasses = classes.ToMapOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"storageClasses": c.StorageClasses})
+}
