@@ -1,0 +1,148 @@
+package wireguard
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+)
+
+// Token is the component's type token.
+const Token = "pm4ml:wireguard:VPN"
+
+// Args of the WireGuard component.
+type Args struct {
+	// Enabled is pm4ml:wireguard.enabled. When false the component registers no children (and
+	// the other fields are not read).
+	Enabled bool
+	// Hosts are the HAProxy hosts (role haproxy): the public side, where the port matrix row
+	// network.WireGuard opens Port.
+	Hosts []hosts.Host
+	// Port is pm4ml:wireguard.port (0: the default of the port matrix row network.WireGuard).
+	Port int
+	// Address is pm4ml:wireguard.address, the interface address with prefix (e.g. 10.200.0.1/24).
+	Address string
+	Peers   []Peer
+	// PrivateKey is the secret pm4ml:wireguardPrivateKey: ONE server key for every host, so that
+	// a VIP failover keeps the server identity. It reaches the hosts on stdin only.
+	PrivateKey pulumi.StringInput
+	// After maps a host name to the resource its step must follow (hostprep's Done: packages
+	// and the host firewall that opens the port). Nil: no ordering; otherwise every host needs
+	// an entry.
+	After map[string]pulumi.Resource
+	// User is the SSH user (sudo is used unless it is root).
+	User string
+	// Interface is the interface and wg-quick@ unit name (default wg0).
+	Interface string
+}
+
+// VPN is the component.
+type VPN struct {
+	pulumi.ResourceState
+
+	// Steps are the per-host remote commands, by host name (empty when disabled).
+	Steps map[string]*remote.Command
+	// Done lists the steps, in host order, for layers that must follow the VPN.
+	Done []pulumi.Resource
+
+	Enabled pulumi.BoolOutput `pulumi:"enabled"`
+	// PublicKey is the server public key, derived in Go from the secret private key; not secret:
+	// it is what the peers put in their [Peer] PublicKey. "" when disabled.
+	PublicKey pulumi.StringOutput      `pulumi:"publicKey"`
+	Port      pulumi.IntOutput         `pulumi:"port"`
+	Address   pulumi.StringOutput      `pulumi:"address"`
+	Interface pulumi.StringOutput      `pulumi:"interface"`
+	PeerCount pulumi.IntOutput         `pulumi:"peers"`
+	Hosts     pulumi.StringArrayOutput `pulumi:"hosts"`
+}
+
+// New registers the VPN: one secret step per HAProxy host, each after args.After[host].
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*VPN, error) {
+	c := &VPN{Steps: map[string]*remote.Command{}}
+	if !args.Enabled {
+		if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+			return nil, err
+		}
+		c.Enabled = pulumi.Bool(false).ToBoolOutput()
+		c.PublicKey = pulumi.String("").ToStringOutput()
+		c.Port = pulumi.Int(0).ToIntOutput()
+		c.Address = pulumi.String("").ToStringOutput()
+		c.Interface = pulumi.String("").ToStringOutput()
+		c.PeerCount = pulumi.Int(0).ToIntOutput()
+		c.Hosts = pulumi.StringArray{}.ToStringArrayOutput()
+		return c, c.register(ctx)
+	}
+
+	// Everything is checked (all problems at once) before anything is registered.
+	var errs []error
+	if args.PrivateKey == nil {
+		errs = append(errs, errors.New("pm4ml:wireguardPrivateKey: is not set while WireGuard is enabled; fix: wg genkey | pulumi config set --secret pm4ml:wireguardPrivateKey"))
+	}
+	names := make([]string, 0, len(args.Hosts))
+	for _, h := range args.Hosts {
+		names = append(names, h.Name)
+		if !h.Roles.Has(hosts.RoleHAProxy) {
+			errs = append(errs, fmt.Errorf("pm4ml:hosts (%s): WireGuard terminates on the HAProxy hosts, but %s has roles %s; fix: pass only the hosts with role haproxy (the firewall opens pm4ml:wireguard.port only there)", h.Name, h.Name, h.Roles))
+		}
+		if args.After != nil && args.After[h.Name] == nil {
+			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Done)", h.Name))
+		}
+	}
+	s := withDefaults(Settings{Interface: args.Interface, Port: args.Port, Address: args.Address, Peers: args.Peers})
+	rendered, err := Render(s, names)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("wireguard %s: %w", name, errors.Join(errs...))
+	}
+	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
+		return nil, err
+	}
+
+	for i, h := range args.Hosts {
+		r := rendered[i]
+		o := []pulumi.ResourceOption{
+			pulumi.Parent(c),
+			// The delete script stops the interface and removes the key: on a replacement it must
+			// run before the new apply, never after it on the same machine.
+			pulumi.DeleteBeforeReplace(true),
+		}
+		if dep := args.After[h.Name]; dep != nil {
+			o = append(o, pulumi.DependsOn([]pulumi.Resource{dep}))
+		}
+		cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, h.Name), h, r.Script,
+			remotecmd.Options{User: args.User, Stdin: args.PrivateKey}, o...)
+		if err != nil {
+			return nil, err
+		}
+		c.Steps[h.Name] = cmd
+		c.Done = append(c.Done, cmd)
+	}
+
+	c.Enabled = pulumi.Bool(true).ToBoolOutput()
+	// The public key is derived from the secret but is not secret itself.
+	c.PublicKey = pulumi.Unsecret(args.PrivateKey.ToStringOutput().ApplyT(PublicKey)).(pulumi.StringOutput)
+	c.Port = pulumi.Int(s.Port).ToIntOutput()
+	c.Address = pulumi.String(args.Address).ToStringOutput()
+	c.Interface = pulumi.String(s.Interface).ToStringOutput()
+	c.PeerCount = pulumi.Int(len(args.Peers)).ToIntOutput()
+	c.Hosts = pulumi.ToStringArray(names).ToStringArrayOutput()
+	return c, c.register(ctx)
+}
+
+func (c *VPN) register(ctx *pulumi.Context) error {
+	return ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"enabled":   c.Enabled,
+		"publicKey": c.PublicKey,
+		"port":      c.Port,
+		"address":   c.Address,
+		"interface": c.Interface,
+		"peers":     c.PeerCount,
+		"hosts":     c.Hosts,
+	})
+}
