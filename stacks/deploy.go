@@ -52,6 +52,8 @@ type Stack struct {
 	Config *Config
 	Hosts  *hosts.Hosts
 	Prep   []*hostprep.HostPrep // in host order
+	// Cluster is the cluster layer (MicroK8s, MicroCeph, storage classes, WireGuard).
+	Cluster *Cluster
 }
 
 // Build registers the resources of a validated configuration. Data flows one way: config ->
@@ -71,6 +73,16 @@ func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 		}
 		st.Prep = append(st.Prep, p)
 	}
+	done := map[string]pulumi.Resource{}
+	for i, h := range hs.Hosts {
+		done[h.Name] = st.Prep[i].Done
+	}
+	if st.Cluster, err = buildCluster(ctx, cfg, sec, hs.Hosts, done); err != nil {
+		return nil, err
+	}
+	ctx.Export("kubeconfig", st.Cluster.MicroK8s.Kubeconfig)
+	ctx.Export("kubernetesApi", st.Cluster.MicroK8s.APIServer)
+	ctx.Export("storageClasses", st.Cluster.Storage.StorageClasses)
 	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
 	ctx.Export("hosts", hs.Addresses)
 	ctx.Export("roles", hs.RolesByHost)

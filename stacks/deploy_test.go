@@ -159,8 +159,14 @@ func TestDeployHostPrepChains(t *testing.T) {
 			if got := len(m.ByType(hostprep.Token)); got != len(want) {
 				t.Errorf("%d HostPrep components, want %d", got, len(want))
 			}
-			if got := len(m.ByType(commandToken)); got != 4*len(want) {
-				t.Errorf("%d remote commands, want 4 per host = %d", got, 4*len(want))
+			prepCmds := 0
+			for _, r := range m.ByType(commandToken) {
+				if p := m.ParentName(r); strings.HasPrefix(p, "prep-") {
+					prepCmds++
+				}
+			}
+			if prepCmds != 4*len(want) {
+				t.Errorf("%d host-preparation commands, want 4 per host = %d", prepCmds, 4*len(want))
 			}
 			for _, h := range want {
 				prep := m.Named(t, "prep-"+h.Name)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
@@ -63,7 +64,32 @@ func newWGKey(t testing.TB) string {
 }
 
 // fakeSecret is a recognisable secret value for key k; tests search recorded inputs for it.
-func fakeSecret(k string) string { return "pm4ml-test-secret-value-of-" + k + "-do-not-log" }
+func fakeSecret(k string) string {
+	if k == SecretWireGuardKey { // must be a real key: the VPN derives its public key from it
+		return testWireGuardKey
+	}
+	return "pm4ml-test-secret-value-of-" + k + "-do-not-log"
+}
+
+// testWireGuardKey is a TEST-ONLY WireGuard private key (32 bytes of base64).
+const testWireGuardKey = "cE1Ok1Rlc3RPbmx5V2lyZUd1YXJkS2V5MDEyMzQ1Njc="
+
+// newMocks presets the outputs the program reads back from its own steps: the MicroCeph export
+// (ceph.conf and keyring) and the first master's kubeconfig.
+func newMocks() *mocktest.Mocks {
+	return &mocktest.Mocks{StdoutBySuffix: map[string]string{
+		"-export": microceph.ConfBegin + "\n[global]\n\tfsid = 7d3c1f5e-0000-4000-8000-000000000001\n\tmon_host = [v2:10.10.3.31:3300/0,v1:10.10.3.31:6789/0]\n" +
+			microceph.ConfEnd + "\n" + microceph.KeyringBegin + "\n[client.admin]\n\tkey = QVFEdGVzdG9ubHlrZXlyaW5nMDAwMDAwMDAwMDA9PQ==\n" + microceph.KeyringEnd + "\n",
+		"-kubeconfig": "-----BEGIN PM4ML MICROK8S KUBECONFIG-----\napiVersion: v1\nkind: Config\nclusters:\n- name: microk8s-cluster\n  cluster:\n    server: https://127.0.0.1:16443\n    certificate-authority-data: dGVzdA==\ncontexts:\n- name: microk8s\n  context: {cluster: microk8s-cluster, user: admin}\ncurrent-context: microk8s\nusers:\n- name: admin\n  user: {token: test-only}\n-----END PM4ML MICROK8S KUBECONFIG-----\n",
+	}}
+}
+
+// runMocks runs fn under the stack's mocks.
+func runMocks(t testing.TB, cfg map[string]string, secretKeys []string, fn pulumi.RunFunc) (*mocktest.Mocks, error) {
+	t.Helper()
+	m := newMocks()
+	return m, mocktest.RunMocks(t, m, cfg, secretKeys, fn)
+}
 
 // stackSource reads ../Pulumi.<stack>.yaml and sets every secret the stack requires, as secrets:
 // sshPrivateKey is a freshly generated OpenSSH ed25519 key, the others are fake values.
@@ -96,7 +122,7 @@ func secretValues(src *FileSource) func(string) string {
 func runStack(t testing.TB, src *FileSource) (*mocktest.Mocks, error) {
 	t.Helper()
 	cfg, secretKeys := src.PulumiConfig(secretValues(src))
-	return mocktest.Run(t, cfg, secretKeys, Deploy)
+	return runMocks(t, cfg, secretKeys, Deploy)
 }
 
 // builtStack is what runBuild captured from the program run: the Stack and its resolved outputs.
@@ -112,7 +138,7 @@ func runBuild(t testing.TB, src *FileSource) (*mocktest.Mocks, *builtStack) {
 	t.Helper()
 	cfg, secretKeys := src.PulumiConfig(secretValues(src))
 	out := &builtStack{}
-	m, err := mocktest.Run(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
+	m, err := runMocks(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
 		c, err := Load(PulumiSource{Ctx: ctx})
 		if err != nil {
 			return err

@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
-	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
 func writeStackFile(t *testing.T, body string) string {
@@ -279,7 +277,7 @@ func TestPulumiSource(t *testing.T) {
 		loadErr  error
 		loadedOK bool
 	)
-	_, err := mocktest.Run(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
+	_, err := runMocks(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
 		s := PulumiSource{Ctx: ctx}
 		gotKeys = s.Keys()
 		domain, _ = s.Get("domain")
@@ -307,7 +305,7 @@ func TestPulumiSource(t *testing.T) {
 	}
 
 	delete(cfg, "pm4ml:hots")
-	_, err = mocktest.Run(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
+	_, err = runMocks(t, cfg, secretKeys, func(ctx *pulumi.Context) error {
 		c, err := Load(PulumiSource{Ctx: ctx})
 		if err != nil {
 			return err
@@ -326,7 +324,7 @@ func TestPulumiSourceSecretStoredPlain(t *testing.T) {
 	src := stackSource(t, "stg")
 	cfg, secretKeys := src.PulumiConfig(secretValues(src))
 	secretKeys = slices.DeleteFunc(secretKeys, func(k string) bool { return k == Namespace+":"+SecretMCMClientSecret })
-	m, err := mocktest.Run(t, cfg, secretKeys, Deploy)
+	m, err := runMocks(t, cfg, secretKeys, Deploy)
 	fes := fieldErrors(t, err)
 	if len(fes) != 1 || fes[0].Key != "pm4ml:mcmClientSecret" || !strings.Contains(fes[0].Problem, "plain text") ||
 		!strings.Contains(fes[0].Fix, "--secret") {

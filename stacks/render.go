@@ -64,6 +64,11 @@ func Render(c *Config) ([]Artifact, error) {
 		}
 		out = append(out, Artifact{Path: path.Join(dir, "nftables.nft"), Content: r.Ruleset, Mode: 0o644})
 	}
+	cluster, err := renderCluster(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, cluster...)
 	out = append(out, Artifact{Path: "MANIFEST.md", Content: manifest(c, out), Mode: 0o644})
 	return out, nil
 }

@@ -41,6 +41,9 @@ type Mocks struct {
 	Resources []Resource
 	// Outputs lets a test add outputs per type token (merged over the inputs).
 	Outputs map[string]resource.PropertyMap
+	// StdoutBySuffix gives pulumi-command resources whose name ends with a key that stdout
+	// (e.g. a step whose output the component reads, such as an export or a kubeconfig).
+	StdoutBySuffix map[string]string
 }
 
 // NewResource records the registration and echoes inputs as outputs.
@@ -68,6 +71,13 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.Resources = append(m.Resources, r)
 	for k, v := range m.Outputs[args.TypeToken] {
 		out[k] = v
+	}
+	if strings.HasPrefix(args.TypeToken, "command:") {
+		for suffix, stdout := range m.StdoutBySuffix {
+			if strings.HasSuffix(args.Name, suffix) {
+				out["stdout"] = resource.NewStringProperty(stdout)
+			}
+		}
 	}
 	m.mu.Unlock()
 	id := ""
@@ -105,6 +115,13 @@ const (
 // in Pulumi's string form) and secret keys. It returns the recorder and fn's error.
 func Run(t testing.TB, config map[string]string, secretKeys []string, fn pulumi.RunFunc) (*Mocks, error) {
 	t.Helper()
+	m := &Mocks{}
+	return m, RunMocks(t, m, config, secretKeys, fn)
+}
+
+// RunMocks is Run with a prepared recorder (preset outputs).
+func RunMocks(t testing.TB, m *Mocks, config map[string]string, secretKeys []string, fn pulumi.RunFunc) error {
+	t.Helper()
 	cfg, err := json.Marshal(config)
 	if err != nil {
 		t.Fatal(err)
@@ -112,9 +129,7 @@ func Run(t testing.TB, config map[string]string, secretKeys []string, fn pulumi.
 	keys, _ := json.Marshal(secretKeys)
 	t.Setenv(pulumi.EnvConfig, string(cfg))
 	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", string(keys))
-	m := &Mocks{}
-	err = pulumi.RunErr(fn, pulumi.WithMocks(Project, Stack, m))
-	return m, err
+	return pulumi.RunErr(fn, pulumi.WithMocks(Project, Stack, m))
 }
 
 // ByType lists the resources of a type token, in registration order.

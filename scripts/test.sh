@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's whole test run: Debian tools, shell lint, go vet, go test.
+# Ends with a line `N passed, N failed` (tests and subtests; a package that fails
+# without a failing test, e.g. a build error, counts as one failure).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash scripts/tools.sh --deb
+
+echo "== shell: bash -n + shellcheck"
+mapfile -t shells < <(git ls-files -co --exclude-standard -- 'scripts/*.sh' '.ci/*.sh' '.ci/run' 'tests/*.sh' |
+                      sort -u | while read -r f; do [[ ! -f $f ]] || echo "$f"; done)
+for f in "${shells[@]}"; do bash -n "$f"; done
+shellcheck "${shells[@]}"
+echo "${#shells[@]} shell files ok"
+
+echo "== go vet ./..."
+go vet ./...
+
+echo "== go test ./..."
+# go test -json, re-rendered like plain `go test` output: package lines always,
+# a test's own output only when it fails; then count.
+go test ./... -count=1 -timeout 20m -json 2>&1 | python3 -c '
+import json, sys
+passed = failed = 0
+buf, failed_pkgs, pkgs_with_fail = {}, set(), set()
+for line in sys.stdin:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        print(line, end=""); continue
+    if not isinstance(e, dict):
+        print(line, end=""); continue
+    act, pkg, test = e.get("Action"), e.get("Package") or e.get("ImportPath"), e.get("Test")
+    if act == "build-output":
+        print(e.get("Output", ""), end="")
+    elif act == "output":
+        if e["Output"].startswith(("=== ", "PASS\n")): continue
+        if test: buf.setdefault((pkg, test), []).append(e["Output"])
+        else: print(e["Output"], end="")
+    elif test and act == "pass":
+        passed += 1; buf.pop((pkg, test), None)
+    elif test and act == "fail":
+        failed += 1; pkgs_with_fail.add(pkg)
+        print("".join(buf.pop((pkg, test), [])), end="")
+    elif test and act == "skip":
+        buf.pop((pkg, test), None)
+    elif act == "fail" and not test:
+        failed_pkgs.add(pkg)
+failed += len(failed_pkgs - pkgs_with_fail)
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
+'

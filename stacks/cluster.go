@@ -1,0 +1,180 @@
+package stacks
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/microceph"
+	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
+	"github.com/pm4ml/pm4ml-onprem/components/storage"
+	"github.com/pm4ml/pm4ml-onprem/components/wireguard"
+)
+
+// The cluster layer's plans, shared by Build (via the components' Args) and Render.
+
+// kubernetesNodes are the masters and workers in configuration order.
+func (c *Config) kubernetesNodes() []HostSpec {
+	var out []HostSpec
+	for _, h := range c.Hosts {
+		if hosts.NewRoles(h.Roles...).IsKubernetesNode() {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// MicroK8sPlan is the cluster plan of this configuration.
+func (c *Config) MicroK8sPlan() microk8s.Plan {
+	p := microk8s.Plan{Environment: c.Environment, Channel: c.MicroK8s.Channel,
+		DedicatedMasters: c.Environment == hosts.Prod, User: c.SSH.User}
+	for _, h := range c.kubernetesNodes() {
+		p.Nodes = append(p.Nodes, microk8s.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
+	}
+	return p
+}
+
+// MicroCephPlan is the storage cluster plan.
+func (c *Config) MicroCephPlan() microceph.Plan {
+	p := microceph.Plan{Channel: c.Ceph.Channel, Pool: c.Ceph.Pool, ReplicationSize: c.Ceph.ReplicationSize}
+	for _, h := range c.HostsWith(hosts.RoleStorage) {
+		p.Nodes = append(p.Nodes, microceph.Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	return p
+}
+
+// StoragePlan is the storage-class plan; it runs on the first master.
+func (c *Config) StoragePlan() storage.Plan {
+	return storage.Plan{Master: c.firstMaster().Name, Pool: c.Ceph.Pool, StorageClass: c.Ceph.StorageClass,
+		LocalStorageClass: c.Ceph.LocalStorageClass, LocalStoragePath: c.Ceph.LocalStoragePath}
+}
+
+func (c *Config) firstMaster() HostSpec {
+	if ms := c.HostsWith(hosts.RoleMaster); len(ms) > 0 {
+		return ms[0]
+	}
+	return HostSpec{}
+}
+
+// WireGuardSettings is the VPN plan (used only when wireguard.enabled).
+func (c *Config) WireGuardSettings() wireguard.Settings {
+	s := wireguard.Settings{Port: c.WireGuard.Port, Address: c.WireGuard.Address}
+	for _, p := range c.WireGuard.Peers {
+		s.Peers = append(s.Peers, wireguard.Peer{Name: p.Name, PublicKey: p.PublicKey, AllowedIPs: p.AllowedIPs, Endpoint: p.Endpoint})
+	}
+	return s
+}
+
+// Cluster is what buildCluster registered.
+type Cluster struct {
+	MicroK8s  *microk8s.Cluster
+	MicroCeph *microceph.Cluster
+	Storage   *storage.Storage
+	WireGuard *wireguard.VPN
+}
+
+// buildCluster registers the cluster layer: MicroK8s and MicroCeph on their prepared hosts, the
+// storage classes once both are ready, and the optional VPN.
+func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, done map[string]pulumi.Resource) (*Cluster, error) {
+	with := func(match func(hosts.Roles) bool) []hosts.Host {
+		var out []hosts.Host
+		for _, h := range hs {
+			if match(h.Roles) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	k8sNodes := with(hosts.Roles.IsKubernetesNode)
+	storageNodes := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleStorage) })
+	lbs := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleHAProxy) })
+	plan := c.MicroK8sPlan()
+
+	cl := &Cluster{}
+	var err error
+	cl.MicroK8s, err = microk8s.New(ctx, "microk8s", &microk8s.Args{
+		Environment: c.Environment, Channel: plan.Channel, Nodes: k8sNodes, DedicatedMasters: plan.DedicatedMasters,
+		// Join tokens are derived (HMAC) from the SSH key, a secret the program already holds:
+		// stable across runs, never random, never in a script.
+		JoinSecret: sec.SSHPrivateKey, After: done, User: c.SSH.User,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("microk8s: %w", err)
+	}
+	cl.MicroCeph, err = microceph.New(ctx, "microceph", &microceph.Args{
+		Hosts: storageNodes, Channel: c.Ceph.Channel, Pool: c.Ceph.Pool, ReplicationSize: c.Ceph.ReplicationSize,
+		After: done, User: c.SSH.User,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("microceph: %w", err)
+	}
+	var master hosts.Host
+	for _, h := range k8sNodes {
+		if h.Roles.Has(hosts.RoleMaster) {
+			master = h
+			break
+		}
+	}
+	sp := c.StoragePlan()
+	cl.Storage, err = storage.New(ctx, "storage", &storage.Args{
+		Master: master, CephConf: cl.MicroCeph.CephConf, Keyring: cl.MicroCeph.Keyring, Pool: sp.Pool,
+		StorageClass: sp.StorageClass, LocalStorageClass: sp.LocalStorageClass, LocalStoragePath: sp.LocalStoragePath,
+		After: []pulumi.Resource{cl.MicroK8s.Ready, cl.MicroCeph.Ready}, User: c.SSH.User,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	ws := c.WireGuardSettings()
+	cl.WireGuard, err = wireguard.New(ctx, "wireguard", &wireguard.Args{
+		Enabled: c.WireGuard.Enabled, Hosts: lbs, Port: ws.Port, Address: ws.Address, Peers: ws.Peers,
+		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wireguard: %w", err)
+	}
+	return cl, nil
+}
+
+// renderCluster adds the cluster layer's files to the render output.
+func renderCluster(c *Config) ([]Artifact, error) {
+	var out []Artifact
+	k, err := microk8s.Render(c.MicroK8sPlan())
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range k.Files() {
+		out = append(out, Artifact{Path: path.Join(f.Host, "microk8s", f.Name), Content: f.Content, Mode: 0o755})
+	}
+	m, err := microceph.Render(c.MicroCephPlan())
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range m.Files() {
+		out = append(out, Artifact{Path: f.Path(), Content: f.Content, Mode: 0o755})
+	}
+	s, err := storage.Render(c.StoragePlan())
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range s.Files() {
+		out = append(out, Artifact{Path: path.Join(c.firstMaster().Name, "storage", f.Name), Content: f.Content, Mode: 0o755})
+	}
+	if c.WireGuard.Enabled {
+		var lbs []string
+		for _, h := range c.HostsWith(hosts.RoleHAProxy) {
+			lbs = append(lbs, h.Name)
+		}
+		rs, err := wireguard.Render(c.WireGuardSettings(), lbs)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			for _, f := range r.Files() {
+				out = append(out, Artifact{Path: path.Join(r.Host, "wireguard", f.Name), Content: f.Content, Mode: f.Mode})
+			}
+		}
+	}
+	return out, nil
+}
