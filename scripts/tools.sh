@@ -14,7 +14,7 @@ PULUMI_V=v3.274.1
 K8S_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199 # the only provider/v4 version the proxy serves
 K8S_VERSION=4.24.0-dev.f47bc2d
 LANGHOST_SRC=${LANGHOST_SRC:-$ROOT/../shared/tools/pulumi-language-go}
-DEB_PKGS=(haproxy keepalived nftables wireguard-tools wireguard-go shellcheck yamllint iproute2 openssh-client)
+DEB_PKGS=(haproxy keepalived nftables wireguard-tools wireguard-go shellcheck yamllint iproute2 openssh-client debootstrap systemd-container)
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 

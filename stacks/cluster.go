@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
@@ -67,12 +68,29 @@ func (c *Config) WireGuardSettings() wireguard.Settings {
 	return s
 }
 
+// HAProxyPlan is the load-balancer plan (the same PlanOf(Args) the component renders).
+func (c *Config) HAProxyPlan() haproxy.Plan {
+	toHosts := func(r hosts.Role) []hosts.Host {
+		var out []hosts.Host
+		for _, h := range c.HostsWith(r) {
+			out = append(out, hosts.Host{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
+		}
+		return out
+	}
+	return haproxy.PlanOf(&haproxy.Args{
+		LBs: toHosts(hosts.RoleHAProxy), Workers: toHosts(hosts.RoleWorker), PublicVIP: c.HAProxy.PublicVIP,
+		InternalVIP: c.HAProxy.InternalVIP, Interface: c.HAProxy.Interface, Topology: c.Topology(), User: c.SSH.User,
+		Stats: haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser},
+	})
+}
+
 // Cluster is what buildCluster registered.
 type Cluster struct {
 	MicroK8s  *microk8s.Cluster
 	MicroCeph *microceph.Cluster
 	Storage   *storage.Storage
 	WireGuard *wireguard.VPN
+	HAProxy   *haproxy.LoadBalancer
 }
 
 // buildCluster registers the cluster layer: MicroK8s and MicroCeph on their prepared hosts, the
@@ -126,6 +144,15 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	workers := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleWorker) })
+	cl.HAProxy, err = haproxy.New(ctx, "haproxy", &haproxy.Args{
+		LBs: lbs, Workers: workers, PublicVIP: c.HAProxy.PublicVIP, InternalVIP: c.HAProxy.InternalVIP,
+		Interface: c.HAProxy.Interface, Topology: c.Topology(), After: done, User: c.SSH.User,
+		Stats: haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser, Password: sec.HAProxyStatsPass},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("haproxy: %w", err)
+	}
 	ws := c.WireGuardSettings()
 	cl.WireGuard, err = wireguard.New(ctx, "wireguard", &wireguard.Args{
 		Enabled: c.WireGuard.Enabled, Hosts: lbs, Port: ws.Port, Address: ws.Address, Peers: ws.Peers,
@@ -160,6 +187,15 @@ func renderCluster(c *Config) ([]Artifact, error) {
 	}
 	for _, f := range s.Files() {
 		out = append(out, Artifact{Path: path.Join(c.firstMaster().Name, "storage", f.Name), Content: f.Content, Mode: 0o755})
+	}
+	lb, err := haproxy.Render(c.HAProxyPlan())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range lb {
+		for _, f := range r.Files() {
+			out = append(out, Artifact{Path: path.Join(r.LB.Name, "haproxy", f.Name), Content: f.Content, Mode: f.Mode})
+		}
 	}
 	if c.WireGuard.Enabled {
 		var lbs []string

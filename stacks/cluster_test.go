@@ -32,6 +32,17 @@ func TestDeployClusterLayerWiring(t *testing.T) {
 					t.Errorf("%s does not wait for %s's firewall step", install, h.Name)
 				}
 			}
+			for _, h := range cfg.HostsWith("haproxy") {
+				if !m.DependsOnTransitively(t, "haproxy-"+h.Name+"-config", "prep-"+h.Name+"-firewall") {
+					t.Errorf("HAProxy on %s does not wait for its firewall step", h.Name)
+				}
+				cfgStep := m.Named(t, "haproxy-"+h.Name+"-config")
+				for _, w := range cfg.HostsWith("worker") {
+					if !strings.Contains(cfgStep.Inputs["create"].String(), w.Address+":") {
+						t.Errorf("HAProxy config on %s lacks worker %s", h.Name, w.Address)
+					}
+				}
+			}
 			if !m.DependsOnTransitively(t, "storage-rook-ceph", "microk8s-finalize") ||
 				!m.DependsOnTransitively(t, "storage-rook-ceph", "microceph-export") {
 				t.Error("storage does not wait for both MicroK8s and MicroCeph")

@@ -35,7 +35,7 @@ put_file() {
 ensure_packages() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then unchanged "packages $*"; return 0; fi
   apt-get update -qq

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Lab hosts: N systemd-booted Debian 12 machines on this machine, for the lab tier of the tests.
+#
+# Each host hN (N = 1..HOSTS) is a systemd-nspawn container booted from its own overlayfs root
+# over one shared debootstrap image, inside its own network namespace hN whose only interface,
+# eth0, is a veth on the bridge br-lab. Addresses: the root namespace is 10.77.0.1/24 on br-lab,
+# host hN is 10.77.0.(10+N) (h1 10.77.0.11, h2 10.77.0.12, ... h10 10.77.0.20). No namespace
+# gets a default route: a lab host reaches the bridge and nothing beyond it. Addresses
+# 10.77.0.100-10.77.0.127 are left free for tests (VIPs).
+#
+# Usage: hosts-up.sh [N]            (or HOSTS=N; default 2, at most 89)
+# Reach a host: ssh -i "$LAB/id_ed25519" root@10.77.0.11
+# Inventory:    "$LAB/inventory", one "name address" line per host (for the tests).
+# Tear down:    hosts-down.sh (stops what this started, by PID).
+#
+# Environment:
+#   PM4ML_CACHE      cache root (default ~/.cache/pm4ml-onprem)
+#   PM4ML_LAB_IMAGE  the debootstrap image (default $PM4ML_CACHE/lab/image); built when absent or
+#                    when its package list changed, never while hosts use it
+#   PM4ML_LAB_DIR    runtime state: key, overlays, pid files, logs (default $PM4ML_CACHE/lab/run)
+#   PM4ML_LAB_MIRROR Debian mirror for the image build (default http://deb.debian.org/debian)
+#   PM4ML_LAB_PKGS   extra packages for the image, comma-separated (added to the base list)
+#   PM4ML_LAB_BOOT_TIMEOUT seconds to wait for each host's systemd and sshd (default 90)
+# Needs root, debootstrap, systemd-container (systemd-nspawn), iproute2, openssh-client.
+set -euo pipefail
+
+CACHE=${PM4ML_CACHE:-$HOME/.cache/pm4ml-onprem}
+IMG=${PM4ML_LAB_IMAGE:-$CACHE/lab/image}
+LAB=${PM4ML_LAB_DIR:-$CACHE/lab/run}
+HOSTS=${1:-${HOSTS:-2}}
+MIRROR=${PM4ML_LAB_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+BOOT_TIMEOUT=${PM4ML_LAB_BOOT_TIMEOUT:-90}
+BRIDGE=br-lab
+NET=10.77.0
+# What the components install on lab hosts must already be in the image: lab hosts have no route
+# to a mirror, so ensure_packages finds everything installed.
+PKGS=systemd,systemd-sysv,dbus,openssh-server,iproute2,iputils-ping,procps,curl,ca-certificates,python3,sudo,haproxy,keepalived,nftables
+[ -z "${PM4ML_LAB_PKGS:-}" ] || PKGS=$PKGS,$PM4ML_LAB_PKGS
+
+die() { printf 'hosts-up: %s\n' "$*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, overlayfs, systemd-nspawn)"
+if ! [[ $HOSTS =~ ^[0-9]+$ ]] || [ "$HOSTS" -lt 1 ] || [ "$HOSTS" -gt 89 ]; then die "HOSTS=$HOSTS: use 1..89"; fi
+
+addr() { echo "$NET.$((10 + $1))"; }
+
+if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap systemd-container iproute2 openssh-client >/dev/null
+fi
+mkdir -p "$LAB" "$(dirname "$IMG")"
+exec 9>"$LAB/.lock"
+flock -w 600 9 || die "another hosts-up/hosts-down holds $LAB/.lock"
+
+# --- image: built once, cached; the marker records what it was built from.
+want="suite=$SUITE pkgs=$PKGS"
+if [ ! -x "$IMG/lib/systemd/systemd" ] || [ "$(cat "$IMG/.pm4ml-lab-image" 2>/dev/null)" != "$want" ]; then
+  if grep -qs " $LAB/hosts/" /proc/mounts; then
+    die "the image $IMG must be rebuilt but lab hosts still use it: run hosts-down.sh first"
+  fi
+  tmp="$IMG.building"
+  rm -rf "$tmp"
+  start=$SECONDS
+  echo "hosts-up: building the image $IMG ($SUITE from $MIRROR)"
+  debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$tmp" "$MIRROR" >"$LAB/debootstrap.log" 2>&1 ||
+    die "debootstrap failed, see $LAB/debootstrap.log"
+  mkdir -p "$tmp/root/.ssh"
+  chmod 700 "$tmp/root/.ssh"
+  chroot "$tmp" systemctl enable ssh >/dev/null 2>&1
+  # Services under test are installed but neither enabled nor running at boot: the components'
+  # scripts enable and start them, as on a fresh machine.
+  chroot "$tmp" systemctl disable haproxy keepalived nftables >/dev/null 2>&1 || true
+  rm -f "$tmp"/etc/ssh/ssh_host_*
+  chroot "$tmp" ssh-keygen -A >/dev/null
+  printf '127.0.0.1 localhost\n' >"$tmp/etc/hosts"
+  rm -rf "$tmp"/var/cache/apt/archives/*.deb
+  printf '%s\n' "$want" >"$tmp/.pm4ml-lab-image"
+  rm -rf "$IMG"
+  mv "$tmp" "$IMG"
+  echo "hosts-up: image built in $((SECONDS - start)) s"
+fi
+
+[ -f "$LAB/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pm4ml-lab -f "$LAB/id_ed25519"
+
+# --- network: the bridge in the root namespace, one namespace per host.
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+  ip link add "$BRIDGE" type bridge
+  ip addr add "$NET.1/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+fi
+
+running() { [ -f "$LAB/$1.pid" ] && kill -0 "$(cat "$LAB/$1.pid")" 2>/dev/null; }
+
+: >"$LAB/inventory.tmp"
+for i in $(seq 1 "$HOSTS"); do
+  h=h$i ip=$(addr "$i") d=$LAB/hosts/h$i
+  printf '%s %s\n' "$h" "$ip" >>"$LAB/inventory.tmp"
+  if [ ! -e "/run/netns/$h" ]; then
+    ip netns add "$h"
+    ip link add "veth-$h" type veth peer name eth0 netns "$h"
+    ip link set "veth-$h" master "$BRIDGE" up
+    ip -n "$h" addr add "$ip/24" dev eth0
+    ip -n "$h" link set eth0 up
+    ip -n "$h" link set lo up
+  fi
+  # never a default route: nothing a lab host sends can leave the bridge
+  if [ -n "$(ip -n "$h" route show default)" ]; then die "namespace $h has a default route"; fi
+  if running "$h"; then continue; fi
+  mkdir -p "$d"/{upper,work,root}
+  mountpoint -q "$d/root" || mount -t overlay overlay -o "lowerdir=$IMG,upperdir=$d/upper,workdir=$d/work" "$d/root"
+  install -m 600 "$LAB/id_ed25519.pub" "$d/root/root/.ssh/authorized_keys"
+  echo "$h" >"$d/root/etc/hostname"
+done
+mv "$LAB/inventory.tmp" "$LAB/inventory"
+
+for i in $(seq 1 "$HOSTS"); do
+  h=h$i d=$LAB/hosts/h$i
+  { printf '127.0.0.1 localhost %s\n' "$h"; awk '{print $2, $1}' "$LAB/inventory"; } >"$d/root/etc/hosts"
+  running "$h" && continue
+  nohup systemd-nspawn -D "$d/root" -b -M "$h" --register=no --keep-unit --console=passive \
+    --network-namespace-path="/run/netns/$h" --capability=CAP_NET_ADMIN,CAP_NET_RAW \
+    </dev/null >"$LAB/$h.log" 2>&1 9>&- & # 9>&-: the host must not hold the lock
+  echo $! >"$LAB/$h.pid"
+done
+
+ssh_opts=(-i "$LAB/id_ed25519" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+  -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes)
+for i in $(seq 1 "$HOSTS"); do
+  h=h$i ip=$(addr "$i") deadline=$((SECONDS + BOOT_TIMEOUT)) ok=no
+  while [ $SECONDS -lt $deadline ]; do
+    running "$h" || die "$h exited while booting, see $LAB/$h.log"
+    if timeout 20 ssh "${ssh_opts[@]}" "root@$ip" 'systemctl is-system-running --wait >/dev/null 2>&1; hostname' >/dev/null 2>&1; then
+      ok=yes
+      break
+    fi
+    sleep 1
+  done
+  [ $ok = yes ] || die "$h ($ip) did not answer SSH within ${BOOT_TIMEOUT}s, see $LAB/$h.log"
+  echo "hosts-up: $h $ip up"
+done
