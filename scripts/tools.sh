@@ -14,7 +14,7 @@ PULUMI_V=v3.274.1
 K8S_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199 # the only provider/v4 version the proxy serves
 K8S_VERSION=4.24.0-dev.f47bc2d
 LANGHOST_SRC=${LANGHOST_SRC:-$ROOT/../shared/tools/pulumi-language-go}
-DEB_PKGS=(haproxy keepalived nftables wireguard-tools wireguard-go shellcheck yamllint iproute2 openssh-client debootstrap systemd-container)
+DEB_PKGS=(haproxy keepalived nftables wireguard-tools wireguard-go shellcheck yamllint iproute2 openssh-client debootstrap systemd-container curl)
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
@@ -40,6 +40,17 @@ install_deb() {
   fi
   rm -f "$log"
   echo "deb: installed ${missing[*]}"
+}
+
+# kubectl (the verification's checks and the lab use it): Debian's package where the machine's
+# sources have `kubectl`, else Debian's kubernetes-client.
+install_kubectl() {
+  command -v kubectl >/dev/null && return
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo -n)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubectl >/dev/null 2>&1 ||
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+  echo "deb: installed kubectl ($(command -v kubectl))"
 }
 
 # ok NAME STAMP: true when the binary and its versioned stamp are both in $BIN
@@ -138,5 +149,5 @@ for a in "$@"; do
     *) echo "tools: unknown option $a" >&2; usage 1 ;;
   esac
 done
-((deb == 0)) || install_deb
+((deb == 0)) || { install_deb; install_kubectl; }
 ((pulumi == 0)) || install_pulumi

@@ -50,6 +50,8 @@ type Config struct {
 	Vault Vault `json:"vault"`
 	// ArgoCD is the GitOps engine (guide 6, playbook 2).
 	ArgoCD ArgoCD `json:"argocd"`
+	// Verify is the verification of guide 6.6 after the waves.
+	Verify Verify `json:"verify"`
 	// Waves are the Argo CD app waves, in order (default: the guide's 6.1).
 	Waves []Wave `json:"waves,omitempty"`
 	// RiskAcceptance is the reference of the formal risk acceptance (guide 4.3, 4.4) that allows
@@ -201,7 +203,8 @@ type GitOps struct {
 
 // Vault is where the MCM client secret is written (guide 6.5).
 type Vault struct {
-	// Address of Vault as seen from where pulumi up runs; empty: the in-cluster Vault.
+	// Address of Vault as seen from where pulumi up runs; default https://vault.<domain> (the
+	// in-cluster Vault of the reference deployment, behind the ingress).
 	Address string `json:"address,omitempty"`
 	Mount   string `json:"mount,omitempty"`     // default "secret"
 	KV      int    `json:"kvVersion,omitempty"` // 1 or 2, default 1 (the reference deployment)

@@ -52,8 +52,10 @@ type Stack struct {
 	Config *Config
 	Hosts  *hosts.Hosts
 	Prep   []*hostprep.HostPrep // in host order
-	// Cluster is the cluster layer (MicroK8s, MicroCeph, storage classes, WireGuard).
+	// Cluster is the cluster layer (MicroK8s, MicroCeph, storage classes, HAProxy, WireGuard).
 	Cluster *Cluster
+	// Platform is guide section 6 (Argo CD, waves, Vault secret, verification).
+	Platform *Platform
 }
 
 // Build registers the resources of a validated configuration. Data flows one way: config ->
@@ -83,6 +85,18 @@ func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 	ctx.Export("kubeconfig", st.Cluster.MicroK8s.Kubeconfig)
 	ctx.Export("kubernetesApi", st.Cluster.MicroK8s.APIServer)
 	ctx.Export("storageClasses", st.Cluster.Storage.StorageClasses)
+	var lbs []hosts.Host
+	for _, h := range hs.Hosts {
+		if h.Roles.Has(hosts.RoleHAProxy) {
+			lbs = append(lbs, h)
+		}
+	}
+	if st.Platform, err = buildPlatform(ctx, cfg, sec, st.Cluster, lbs); err != nil {
+		return nil, err
+	}
+	ctx.Export("argocdUrl", st.Platform.ArgoCD.ServerURL)
+	ctx.Export("urls", st.Platform.Verification.URLs)
+	ctx.Export("verification", st.Platform.Verification.Summary)
 	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
 	ctx.Export("hosts", hs.Addresses)
 	ctx.Export("roles", hs.RolesByHost)

@@ -30,8 +30,8 @@ import (
 // of the stack file). TestShippedStacksLoad proves they suffice, TestMissingRequiredSecret that
 // each of them is needed.
 var requiredSecrets = map[string][]string{
-	"prod": {SecretSSHPrivateKey, SecretMCMClientSecret, SecretHAProxyStatsPass, SecretGitOpsCredential},
-	"stg":  {SecretSSHPrivateKey, SecretProxmoxAPIToken, SecretMCMClientSecret, SecretGitOpsCredential},
+	"prod": {SecretSSHPrivateKey, SecretMCMClientSecret, SecretHAProxyStatsPass, SecretGitOpsCredential, SecretVaultToken},
+	"stg":  {SecretSSHPrivateKey, SecretProxmoxAPIToken, SecretMCMClientSecret, SecretGitOpsCredential, SecretVaultToken},
 }
 
 // newSSHKey generates a fresh OpenSSH ed25519 private key (PEM) and its authorized_keys line.
@@ -99,6 +99,26 @@ func stackSource(t testing.TB, stack string) *FileSource {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Unit tests never download anything: Argo CD's install manifest comes from the fixtures.
+	manifest := "install.yaml"
+	if stack == "prod" {
+		manifest = "install-ha.yaml"
+	}
+	abs, err := filepath.Abs(filepath.Join("..", "components", "argocd", "testdata", manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	argo, _ := src.Get("argocd")
+	if argo == "" {
+		argo = "{}"
+	}
+	var am map[string]any
+	if err := json.Unmarshal([]byte(argo), &am); err != nil {
+		t.Fatal(err)
+	}
+	am["manifestPath"] = abs
+	b, _ := json.Marshal(am)
+	src.Set("argocd", string(b), false)
 	req, ok := requiredSecrets[stack]
 	if !ok {
 		t.Fatalf("no required-secret list for stack %q", stack)
@@ -148,8 +168,9 @@ func runBuild(t testing.TB, src *FileSource) (*mocktest.Mocks, *builtStack) {
 			return err
 		}
 		out.Stack = st
-		st.Hosts.Addresses.ApplyT(func(a map[string]string) int { out.Addresses = a; return 0 })
-		st.Hosts.RolesByHost.ApplyT(func(r map[string]string) int { out.Roles = r; return 0 })
+		// exported, so that the run waits for the applies before it returns
+		ctx.Export("test-addresses", st.Hosts.Addresses.ApplyT(func(a map[string]string) int { out.Addresses = a; return 0 }))
+		ctx.Export("test-roles", st.Hosts.RolesByHost.ApplyT(func(r map[string]string) int { out.Roles = r; return 0 }))
 		return nil
 	})
 	if err != nil {

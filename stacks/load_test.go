@@ -281,7 +281,7 @@ func TestPulumiSource(t *testing.T) {
 		s := PulumiSource{Ctx: ctx}
 		gotKeys = s.Keys()
 		domain, _ = s.Get("domain")
-		_, ok := s.Get("vaultToken")
+		_, ok := s.Get("bastionPrivateKey")
 		missing = !ok
 		secret = s.IsSecret(SecretSSHPrivateKey)
 		plain = s.IsSecret("domain")
@@ -298,7 +298,7 @@ func TestPulumiSource(t *testing.T) {
 		t.Errorf("Keys() = %v, want %v", gotKeys, wantKeys)
 	}
 	if domain != "pm4ml.example.org" || !missing || !secret || plain {
-		t.Errorf("domain %q, vaultToken missing %v, sshPrivateKey secret %v, domain secret %v", domain, missing, secret, plain)
+		t.Errorf("domain %q, bastionPrivateKey missing %v, sshPrivateKey secret %v, domain secret %v", domain, missing, secret, plain)
 	}
 	if got := errorKeys(t, loadErr); !slices.Equal(got, []string{"pm4ml:hots"}) {
 		t.Errorf("Load(PulumiSource) keys = %v, want [pm4ml:hots]", got)

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +31,32 @@ type ArgoCD struct {
 	OnDelete string `json:"onDelete,omitempty"`
 	// PathPrefix of the apps in the GitOps repo: app X lives at <pathPrefix>/X unless it sets path.
 	PathPrefix string `json:"pathPrefix,omitempty"` // default "apps"
+}
+
+// Verify is the machine-checked verification of guide 6.6.
+type Verify struct {
+	// Endpoints are the PM4ML URLs checked for their HTTP status (guide 6.6 "PM4ML endpoint URLs
+	// respond with expected HTTP status codes").
+	Endpoints []VerifyEndpoint `json:"endpoints,omitempty"`
+	// InternalChecks are in-cluster URLs checked from a throwaway pod (off when empty).
+	InternalChecks []string `json:"internalChecks,omitempty"`
+	// ResolveAddress is where the checked URLs' host names resolve to (default: the public VIP),
+	// so the checks go through HAProxy even before public DNS points there.
+	ResolveAddress string `json:"resolveAddress,omitempty"`
+	// Insecure skips TLS verification of the checked URLs (lab only); CACertFile trusts a
+	// private CA instead.
+	Insecure   bool   `json:"insecure,omitempty"`
+	CACertFile string `json:"caCertFile,omitempty"`
+	// Attempts of the whole check set (default 6), IntervalSeconds apart (default 10).
+	Attempts        int `json:"attempts,omitempty"`
+	IntervalSeconds int `json:"intervalSeconds,omitempty"`
+}
+
+// VerifyEndpoint is one checked URL.
+type VerifyEndpoint struct {
+	Name         string `json:"name,omitempty"`
+	URL          string `json:"url"`
+	ExpectStatus []int  `json:"expectStatus,omitempty"` // default [200]
 }
 
 // Wave is one step of the guide's deployment order (6.1): every app of a wave is Synced and
@@ -136,6 +163,13 @@ func applyPlatformDefaults(c *Config) {
 	if c.Waves == nil {
 		c.Waves = cloneWaves(GuideWaves)
 	}
+	if c.Verify.ResolveAddress == "" {
+		c.Verify.ResolveAddress = c.HAProxy.PublicVIP
+	}
+	if c.Vault.Address == "" && validDomain(c.Domain) {
+		// the in-cluster Vault of the reference deployment, behind the ingress
+		c.Vault.Address = "https://vault." + c.Domain
+	}
 	for i := range c.Waves {
 		for j := range c.Waves[i].Apps {
 			app := &c.Waves[i].Apps[j]
@@ -220,6 +254,19 @@ func (x *v) platform(c *Config) {
 				x.add(k+".namespace", fmt.Sprintf("%q is not a namespace name", app.Namespace), "use a DNS label")
 			}
 		}
+	}
+	for i, e := range c.Verify.Endpoints {
+		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			x.add(key("verify.endpoints[%d].url", i), fmt.Sprintf("%q is not a URL", e.URL), "use e.g. https://portal.<domain>/")
+		}
+		for j, st := range e.ExpectStatus {
+			if st < 100 || st > 599 {
+				x.add(key("verify.endpoints[%d].expectStatus[%d]", i, j), fmt.Sprintf("%d is not an HTTP status", st), "use 100-599")
+			}
+		}
+	}
+	if c.Verify.Insecure && c.Environment == hosts.Prod {
+		x.add(key("verify.insecure"), "skips TLS verification in prod", "trust the private CA with pm4ml:verify.caCertFile instead")
 	}
 	if _, ok := seenApp["vault"]; !ok && len(c.Waves) > 0 {
 		x.add(key("waves"), "has no app named vault", "keep the guide's vault app: the MCM client secret (guide 6.5) is written after it")

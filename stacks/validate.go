@@ -562,7 +562,7 @@ func (x *v) secrets(c *Config) {
 	case "ssh-key":
 		required[SecretGitOpsCredential] = "the repository deploy key: pulumi config set --secret pm4ml:gitopsCredential < deploy_key"
 	}
-	if c.Vault.Address != "" {
+	{
 		required[SecretVaultToken] = "a Vault token allowed to write " + c.Vault.Mount + "/" + c.PM4MLID + "/: pulumi config set --secret pm4ml:vaultToken"
 	}
 	for _, name := range SecretKeys {

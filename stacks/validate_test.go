@@ -140,7 +140,7 @@ func badConfigs(t *testing.T) []badConfig {
 		// vault
 		{name: "vault kvVersion 3", stack: "prod", mut: set("vault.kvVersion", 3), want: []string{"pm4ml:vault.kvVersion"}},
 		{name: "vault address over http in prod", stack: "prod", mut: all(set("vault.address", "http://vault.example.org"), setSecret(SecretVaultToken, "t")), want: []string{"pm4ml:vault.address"}, problem: "http"},
-		{name: "vault address without vaultToken", stack: "stg", mut: set("vault.address", "https://vault.example.org"), want: []string{"pm4ml:vaultToken"}},
+		{name: "vault address without vaultToken", stack: "stg", mut: all(set("vault.address", "https://vault.example.org"), del(SecretVaultToken)), want: []string{"pm4ml:vaultToken"}},
 		// proxmox
 		{name: "proxmox source without proxmox block", stack: "stg", mut: del("proxmox"), want: []string{"pm4ml:proxmox"}},
 		{name: "proxmox endpoint not https", stack: "stg", mut: set("proxmox.endpoint", "http://pve.example.org:8006/"), want: []string{"pm4ml:proxmox.endpoint"}},

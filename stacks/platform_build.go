@@ -1,0 +1,114 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/argocd"
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/vaultsecret"
+	"github.com/pm4ml/pm4ml-onprem/components/verify"
+	"github.com/pm4ml/pm4ml-onprem/components/waves"
+)
+
+// Platform is what buildPlatform registered.
+type Platform struct {
+	ArgoCD       *argocd.ArgoCD
+	Waves        *waves.Waves
+	MCMSecret    *vaultsecret.MCMClientSecret
+	Verification *verify.Verification
+}
+
+// ArgoCDArgs maps the configuration onto the Argo CD component (without the provider and the
+// credential, which only exist in a running program).
+func (c *Config) ArgoCDArgs() *argocd.Args {
+	return &argocd.Args{
+		Namespace: c.ArgoCD.Namespace, Version: c.ArgoCD.Version, HA: *c.ArgoCD.HA,
+		ManifestURL: c.ArgoCD.ManifestURL, ManifestPath: c.ArgoCD.ManifestPath, Domain: c.Domain,
+		Repo: argocd.Repo{URL: c.GitOps.RepoURL, Type: argocd.RepoAuth(c.GitOps.Credentials), Username: c.GitOps.Username},
+	}
+}
+
+// WavesArgs maps the configuration onto the waves component (without provider and
+// dependencies).
+func (c *Config) WavesArgs() *waves.Args {
+	a := &waves.Args{
+		Namespace: c.ArgoCD.Namespace, Project: c.ArgoCD.Project, RepoURL: c.GitOps.RepoURL, Revision: c.GitOps.Revision,
+		TimeoutSeconds: c.ArgoCD.AppTimeoutSeconds, OnDelete: waves.OnDelete(c.ArgoCD.OnDelete),
+	}
+	for _, w := range c.Waves {
+		wv := waves.Wave{Name: w.Name}
+		for _, app := range w.Apps {
+			wv.Apps = append(wv.Apps, waves.App{Name: app.Name, Path: app.Path, Namespace: app.Namespace})
+		}
+		a.Waves = append(a.Waves, wv)
+	}
+	return a
+}
+
+// AppNames lists every Application of the waves in order.
+func (c *Config) AppNames() []string {
+	var out []string
+	for _, w := range c.Waves {
+		for _, a := range w.Apps {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// VerifyArgs maps the configuration onto the verification (without secrets and dependencies).
+func (c *Config) VerifyArgs(lbs []hosts.Host) *verify.Args {
+	a := &verify.Args{
+		ArgoCDURL: argocd.ServerURL(c.Domain), Apps: c.AppNames(), LBHosts: lbs, User: c.SSH.User,
+		InternalChecks: c.Verify.InternalChecks, Insecure: c.Verify.Insecure, CACertFile: c.Verify.CACertFile,
+		ResolveAddress: c.Verify.ResolveAddress, Attempts: c.Verify.Attempts, IntervalSeconds: c.Verify.IntervalSeconds,
+	}
+	for _, h := range c.kubernetesNodes() {
+		a.Nodes = append(a.Nodes, h.Name)
+	}
+	for _, e := range c.Verify.Endpoints {
+		a.PM4MLEndpoints = append(a.PM4MLEndpoints, verify.Endpoint{Name: e.Name, URL: e.URL, ExpectStatus: e.ExpectStatus})
+	}
+	return a
+}
+
+// buildPlatform registers guide section 6 on the cluster: a Kubernetes provider from the
+// cluster's kubeconfig, Argo CD with the repository credentials, the app waves in order, the MCM
+// client secret after the vault app, and the verification after the last wave.
+func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs []hosts.Host) (*Platform, error) {
+	// The provider is the cluster's API access: a child of the MicroK8s cluster component.
+	k8s, err := argocd.NewKubernetesProvider(ctx, "microk8s-kubernetes", cl.MicroK8s.Kubeconfig, pulumi.Parent(cl.MicroK8s))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	p := &Platform{}
+	aa := c.ArgoCDArgs()
+	aa.Provider = k8s
+	aa.Repo.Credential = sec.GitOpsCredential
+	aa.DependsOn = []pulumi.Resource{cl.MicroK8s.Ready, cl.Storage.Ready}
+	if p.ArgoCD, err = argocd.New(ctx, "argocd", aa); err != nil {
+		return nil, fmt.Errorf("argocd: %w", err)
+	}
+	wa := c.WavesArgs()
+	wa.Provider = k8s
+	wa.DependsOn = p.ArgoCD.Ready
+	if p.Waves, err = waves.New(ctx, "waves", wa); err != nil {
+		return nil, fmt.Errorf("waves: %w", err)
+	}
+	if p.MCMSecret, err = vaultsecret.New(ctx, "mcm-client-secret", &vaultsecret.Args{
+		Address: c.Vault.Address, Token: sec.VaultToken, Mount: c.Vault.Mount, KV: c.Vault.KV, PM4MLID: c.PM4MLID,
+		ClientSecret: sec.MCMClientSecret, DependsOn: p.Waves.AfterApp("vault"),
+	}); err != nil {
+		return nil, fmt.Errorf("vault secret: %w", err)
+	}
+	va := c.VerifyArgs(lbs)
+	va.Kubeconfig = cl.MicroK8s.Kubeconfig
+	va.Triggers = pulumi.Array{p.Waves.Fingerprint}
+	va.DependsOn = append(append([]pulumi.Resource{}, p.Waves.Last...), p.MCMSecret, cl.HAProxy)
+	if p.Verification, err = verify.New(ctx, "verify", va); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return p, nil
+}
