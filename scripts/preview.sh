@@ -22,7 +22,7 @@ declare -A install=(
   [proxmoxve]="pulumi plugin install resource proxmoxve 8.3.0 --server github://api.github.com/muhlba91/pulumi-proxmoxve"
   [vault]="pulumi plugin install resource vault 6.7.0"
 )
-required=(command)
+required=(command vault)
 if [[ -f Pulumi.$STACK.yaml ]] &&
    grep -Eq "^[[:space:]]*pm4ml:hostSource:[[:space:]]*[\"']?proxmox[\"']?[[:space:]]*(#.*)?$" "Pulumi.$STACK.yaml"; then
   required+=(proxmoxve)
