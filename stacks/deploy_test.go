@@ -351,7 +351,7 @@ var (
 		regexp.MustCompile(`^iif "lo" accept$`),
 		regexp.MustCompile(`^iifname "cali\*" accept( comment ".*")?$`),
 		regexp.MustCompile(`^iifname "vxlan\.calico" accept( comment ".*")?$`),
-		regexp.MustCompile(`^meta l4proto \{ icmp, ipv6-icmp \} accept$`),
+		regexp.MustCompile(`^meta l4proto \{ icmp, icmpv6 \} accept$`),
 		regexp.MustCompile(`^fib daddr type != local accept$`),
 	}
 )

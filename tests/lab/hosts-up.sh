@@ -21,6 +21,9 @@
 #   PM4ML_LAB_MIRROR Debian mirror for the image build (default http://deb.debian.org/debian)
 #   PM4ML_LAB_PKGS   extra packages for the image, comma-separated (added to the base list)
 #   PM4ML_LAB_BOOT_TIMEOUT seconds to wait for each host's systemd and sshd (default 90)
+#   PM4ML_LAB_BIND   extra bind mounts, space-separated HOST=SRC[:DST] (systemd-nspawn --bind),
+#                    e.g. "h4=/dev/loop3:/dev/sdb" gives h4 that block device as /dev/sdb; applied
+#                    when the host boots (a host already running keeps what it has)
 # Needs root, debootstrap, systemd-container (systemd-nspawn), iproute2, openssh-client.
 set -euo pipefail
 
@@ -35,7 +38,11 @@ BRIDGE=br-lab
 NET=10.77.0
 # What the components install on lab hosts must already be in the image: lab hosts have no route
 # to a mirror, so ensure_packages finds everything installed.
-PKGS=systemd,systemd-sysv,dbus,openssh-server,iproute2,iputils-ping,procps,curl,ca-certificates,python3,sudo,haproxy,keepalived,nftables
+# hostprep's base step: ca-certificates chrony curl jq nftables; its tuning step: kmod (modprobe);
+# netbase: /etc/protocols, as on every Ubuntu server (nft resolves protocol names with it).
+PKGS=systemd,systemd-sysv,dbus,openssh-server,iproute2,iputils-ping,procps,curl,ca-certificates,python3,sudo,haproxy,keepalived,nftables,chrony,jq,kmod,netbase
+# Bump when the image recipe below changes (the marker then differs and the image is rebuilt).
+RECIPE=2
 [ -z "${PM4ML_LAB_PKGS:-}" ] || PKGS=$PKGS,$PM4ML_LAB_PKGS
 
 die() { printf 'hosts-up: %s\n' "$*" >&2; exit 1; }
@@ -43,6 +50,18 @@ die() { printf 'hosts-up: %s\n' "$*" >&2; exit 1; }
 if ! [[ $HOSTS =~ ^[0-9]+$ ]] || [ "$HOSTS" -lt 1 ] || [ "$HOSTS" -gt 89 ]; then die "HOSTS=$HOSTS: use 1..89"; fi
 
 addr() { echo "$NET.$((10 + $1))"; }
+
+read -ra BINDS <<<"${PM4ML_LAB_BIND:-}"
+for b in "${BINDS[@]}"; do
+  [[ $b =~ ^h[0-9]+=/[^:]+(:/[^:]+)?$ ]] || die "PM4ML_LAB_BIND entry '$b': use HOST=SRC[:DST], e.g. h4=/dev/loop3:/dev/sdb"
+done
+# nspawn_binds HOST: the --bind options PM4ML_LAB_BIND gives that host, one per line.
+nspawn_binds() {
+  local b
+  for b in "${BINDS[@]}"; do
+    if [ "${b%%=*}" = "$1" ]; then printf -- '--bind=%s\n' "${b#*=}"; fi
+  done
+}
 
 if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap systemd-container iproute2 openssh-client >/dev/null
@@ -52,7 +71,7 @@ exec 9>"$LAB/.lock"
 flock -w 600 9 || die "another hosts-up/hosts-down holds $LAB/.lock"
 
 # --- image: built once, cached; the marker records what it was built from.
-want="suite=$SUITE pkgs=$PKGS"
+want="suite=$SUITE pkgs=$PKGS recipe=$RECIPE"
 if [ ! -x "$IMG/lib/systemd/systemd" ] || [ "$(cat "$IMG/.pm4ml-lab-image" 2>/dev/null)" != "$want" ]; then
   if grep -qs " $LAB/hosts/" /proc/mounts; then
     die "the image $IMG must be rebuilt but lab hosts still use it: run hosts-down.sh first"
@@ -68,7 +87,18 @@ if [ ! -x "$IMG/lib/systemd/systemd" ] || [ "$(cat "$IMG/.pm4ml-lab-image" 2>/de
   chroot "$tmp" systemctl enable ssh >/dev/null 2>&1
   # Services under test are installed but neither enabled nor running at boot: the components'
   # scripts enable and start them, as on a fresh machine.
-  chroot "$tmp" systemctl disable haproxy keepalived nftables >/dev/null 2>&1 || true
+  chroot "$tmp" systemctl disable haproxy keepalived nftables chrony >/dev/null 2>&1 || true
+  # The hosts share this machine's clock: chronyd runs, but never controls it (-x), so it needs
+  # no CAP_SYS_TIME (which the unit's condition would otherwise require).
+  mkdir -p "$tmp/etc/systemd/system/chrony.service.d"
+  cat >"$tmp/etc/systemd/system/chrony.service.d/pm4ml-lab.conf" <<'UNIT'
+# pm4ml lab: the hosts share the machine's clock; chronyd must not set it
+[Unit]
+ConditionCapability=
+[Service]
+ExecStart=
+ExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x
+UNIT
   rm -f "$tmp"/etc/ssh/ssh_host_*
   chroot "$tmp" ssh-keygen -A >/dev/null
   printf '127.0.0.1 localhost\n' >"$tmp/etc/hosts"
@@ -116,8 +146,13 @@ for i in $(seq 1 "$HOSTS"); do
   h=h$i d=$LAB/hosts/h$i
   { printf '127.0.0.1 localhost %s\n' "$h"; awk '{print $2, $1}' "$LAB/inventory"; } >"$d/root/etc/hosts"
   running "$h" && continue
-  nohup systemd-nspawn -D "$d/root" -b -M "$h" --register=no --keep-unit --console=passive \
-    --network-namespace-path="/run/netns/$h" --capability=CAP_NET_ADMIN,CAP_NET_RAW \
+  mapfile -t extra < <(nspawn_binds "$h")
+  # /proc/sys/net writable: the network sysctls of the host's own namespace are the host's to
+  # set, as on a real machine; the rest of /proc/sys stays read-only (shared with this machine).
+  # In that mode nspawn mounts only parts of /sys: /sys/module (the kernel's modules, read-only)
+  # is bound explicitly.
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network nohup systemd-nspawn -D "$d/root" -b -M "$h" --register=no --keep-unit --console=passive \
+    --network-namespace-path="/run/netns/$h" --capability=CAP_NET_ADMIN,CAP_NET_RAW --bind-ro=/sys/module "${extra[@]}" \
     </dev/null >"$LAB/$h.log" 2>&1 9>&- & # 9>&-: the host must not hold the lock
   echo $! >"$LAB/$h.pid"
 done
