@@ -124,15 +124,24 @@ func (t Topology) Sources(s Source) []string {
 	return collapse(sortAddrs(out))
 }
 
-// collapse drops entries covered by another entry (nftables refuses overlapping intervals).
+// collapse drops entries covered by another entry (nftables refuses overlapping intervals). Each
+// entry is parsed once and compared only with the (few) wider prefixes: linear in the list.
 func collapse(in []string) []string {
-	var out []string
+	parsed := make([]netip.Prefix, len(in))
+	valid := make([]bool, len(in))
+	var wide []netip.Prefix
 	for i, a := range in {
-		pa, err := netip.ParsePrefix(withBits(a))
+		p, err := netip.ParsePrefix(withBits(a))
+		parsed[i], valid[i] = p, err == nil
+		if valid[i] && p.Bits() < p.Addr().BitLen() {
+			wide = append(wide, p)
+		}
+	}
+	out := make([]string, 0, len(in))
+	for i, a := range in {
 		covered := false
-		for j, b := range in {
-			pb, errb := netip.ParsePrefix(withBits(b))
-			if i != j && err == nil && errb == nil && pb.Bits() < pa.Bits() && pb.Contains(pa.Addr()) {
+		for _, w := range wide {
+			if valid[i] && w.Bits() < parsed[i].Bits() && w.Contains(parsed[i].Addr()) {
 				covered = true
 				break
 			}
