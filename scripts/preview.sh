@@ -51,4 +51,7 @@ fi
 select=(pulumi stack select --create "$STACK")
 [[ -z ${PM4ML_SECRETS_PROVIDER:-} ]] || select+=(--secrets-provider "$PM4ML_SECRETS_PROVIDER")
 "${select[@]}"
-exec pulumi preview --diff --stack "$STACK" "$@"
+# The policy pack (policy/, guide rules) gates every preview unless PM4ML_POLICY=0.
+policy=(--policy-pack policy)
+[[ ${PM4ML_POLICY:-1} != 0 ]] || policy=()
+exec pulumi preview --diff --stack "$STACK" "${policy[@]}" "$@"

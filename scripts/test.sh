@@ -8,6 +8,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 bash scripts/tools.sh --deb
+# The real-CLI tests (policy pack, stand-in plugin) need the Pulumi CLI, its Go language host and
+# the kubernetes provider: built once into $HOME/.cache/pm4ml-onprem (about 14 min cold, then a
+# no-op).
+bash scripts/tools.sh --pulumi
 
 echo "== shell: bash -n + shellcheck"
 mapfile -t shells < <(git ls-files -co --exclude-standard -- 'scripts/*.sh' '.ci/*.sh' '.ci/run' 'tests/*.sh' |

@@ -56,12 +56,18 @@ type Stack struct {
 	Cluster *Cluster
 	// Platform is guide section 6 (Argo CD, waves, Vault secret, verification).
 	Platform *Platform
+	// Facts are the stack-level settings the policy pack reads (environment, riskAcceptance...).
+	Facts *Facts
 }
 
 // Build registers the resources of a validated configuration. Data flows one way: config ->
 // hosts -> host preparation -> (cluster layers).
 func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 	st := &Stack{Config: cfg}
+	var err error
+	if st.Facts, err = NewFacts(ctx, FactsName, cfg); err != nil {
+		return nil, err
+	}
 	hs, err := hosts.New(ctx, "hosts", cfg.HostsArgs(sec))
 	if err != nil {
 		return nil, err

@@ -160,6 +160,7 @@ func Transform(raw []byte, o ManifestOptions) (string, error) {
 			}
 		}
 		collectArgoTags(obj, tags)
+		setDefaultResources(obj)
 	}
 	if cm == nil {
 		return "", errors.New("argocd: the install manifest has no ConfigMap argocd-cm: it is not an Argo CD install manifest (check argocd.manifestPath / argocd.manifestUrl)")
@@ -293,4 +294,43 @@ func sortedKeys(m map[string]bool) string {
 	}
 	slices.Sort(ks)
 	return strings.Join(ks, ", ")
+}
+
+// DefaultResources are the requests and limits given to every Argo CD container the upstream
+// manifest leaves without them (guide 6.3: CPU and memory requests and limits defined). Values a
+// container already has are kept.
+var DefaultResources = map[string]map[string]any{
+	"requests": {"cpu": "100m", "memory": "128Mi"},
+	"limits":   {"cpu": "1", "memory": "1Gi"},
+}
+
+// setDefaultResources fills missing requests/limits of the pod template's containers and init
+// containers of a workload object.
+func setDefaultResources(obj map[string]any) {
+	switch obj["kind"] {
+	case "Deployment", "StatefulSet", "DaemonSet", "Job":
+	default:
+		return
+	}
+	spec, _ := obj["spec"].(map[string]any)
+	tmpl, _ := spec["template"].(map[string]any)
+	pod, _ := tmpl["spec"].(map[string]any)
+	for _, key := range []string{"containers", "initContainers"} {
+		cs, _ := pod[key].([]any)
+		for _, c := range cs {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			res := ensureMap(cm, "resources")
+			for kind, vals := range DefaultResources {
+				m := ensureMap(res, kind)
+				for k, v := range vals {
+					if _, set := m[k]; !set {
+						m[k] = v
+					}
+				}
+			}
+		}
+	}
 }

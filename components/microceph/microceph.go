@@ -52,6 +52,10 @@ type Cluster struct {
 	Members pulumi.StringArrayOutput `pulumi:"members"`
 	// Pool is the RBD pool (registered output).
 	Pool pulumi.StringOutput `pulumi:"pool"`
+	// Channel is the pinned snap channel; RefreshHeld is true: every storage host holds snap
+	// refreshes of microceph (read by the policy pack).
+	Channel     pulumi.StringOutput `pulumi:"channel"`
+	RefreshHeld pulumi.BoolOutput   `pulumi:"refreshHeld"`
 	// Ready is the last step (export): the cluster is up, the OSDs are in, the pool exists.
 	Ready pulumi.Resource
 	// Steps by logical name, for tests and for the layers that follow.
@@ -182,11 +186,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	c.Members = names.ToStringArrayOutput()
 	c.Pool = pulumi.String(args.Pool).ToStringOutput()
+	c.Channel = pulumi.String(args.Plan().Channel).ToStringOutput()
+	c.RefreshHeld = pulumi.Bool(true).ToBoolOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"cephConf": c.CephConf,
-		"keyring":  c.Keyring,
-		"monitors": c.Monitors,
-		"members":  c.Members,
-		"pool":     c.Pool,
+		"channel":     c.Channel,
+		"refreshHeld": c.RefreshHeld,
+		"cephConf":    c.CephConf,
+		"keyring":     c.Keyring,
+		"monitors":    c.Monitors,
+		"members":     c.Members,
+		"pool":        c.Pool,
 	})
 }
