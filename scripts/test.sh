@@ -30,6 +30,8 @@ for m in "${MODULES[@]}"; do (cd "$m" && go vet ./...); done
 # default where possible; PM4ML_LAB=0 turns them off.
 if [[ $(id -u) == 0 ]]; then export PM4ML_LAB=${PM4ML_LAB:-1}; fi
 
+# tests/e2e (platform e2e, ~4 min) runs as root when `scripts/tools.sh --pulumi --lab` was run;
+# otherwise it is skipped and the skip printed. PM4ML_E2E=1 makes missing binaries a failure.
 echo "== go test ./..."
 # go test -json, re-rendered like plain `go test` output: package lines always,
 # a test's own output only when it fails; then count.

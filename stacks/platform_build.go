@@ -94,6 +94,13 @@ func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs
 	wa := c.WavesArgs()
 	wa.Provider = k8s
 	wa.DependsOn = p.ArgoCD.Ready
+	// Each wave is also watched with the cluster's credentials, so that a failing wave's error
+	// carries Argo CD's own reason (the provider's timeout message alone does not). Unit tests run
+	// the program under mocks, where no cluster exists to watch (the watch itself is tested in
+	// components/waves and end to end in tests/e2e).
+	if !ctx.RunningWithMocks() {
+		wa.Kubeconfig = cl.MicroK8s.Kubeconfig
+	}
 	if p.Waves, err = waves.New(ctx, "waves", wa); err != nil {
 		return nil, fmt.Errorf("waves: %w", err)
 	}

@@ -61,6 +61,7 @@ package waves
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -141,7 +142,21 @@ type Args struct {
 	Retry *Retry
 	// DependsOn: what the first wave waits for (argocd.ArgoCD.Ready).
 	DependsOn []pulumi.Resource
+	// Kubeconfig of the cluster (a secret is fine). When set, each wave is also watched from the
+	// program while the provider awaits it (watch.go), and an update whose wave fails carries
+	// Argo CD's own reason (operation message, conditions, unhealthy resources) in its error:
+	// the provider's await error alone says only "timed out waiting". Previews watch nothing.
+	Kubeconfig pulumi.StringInput
+	// WatchInterval between two reads of a wave's Applications (default DefaultWatchInterval).
+	WatchInterval time.Duration
 }
+
+// DefaultWatchInterval is how often a wave watch reads its Applications.
+const DefaultWatchInterval = 3 * time.Second
+
+// WatchMargin is how much earlier than the provider's await (TimeoutSeconds) a wave watch gives
+// up, so that its error (with Argo CD's reason) is the one the user sees.
+const WatchMargin = 5 * time.Second
 
 // Defaults.
 const (
@@ -175,6 +190,10 @@ type Waves struct {
 	// Fingerprint changes whenever any Application's desired state changes (and only then):
 	// use it as a trigger of checks that must re-run after a change of the waves.
 	Fingerprint pulumi.StringOutput `pulumi:"fingerprint"`
+	// Watched lists the waves whose program-side watch passed during this update, in order
+	// (registered output "watched"; empty without Args.Kubeconfig). A wave that does not come up
+	// fails this output, and with it the update, with Argo CD's reason.
+	Watched pulumi.StringArrayOutput `pulumi:"watched"`
 	// WaveApps maps each wave to its Application names (registered output "waves").
 	WaveApps pulumi.StringArrayMapOutput `pulumi:"waves"`
 
@@ -434,6 +453,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	prev := a.DependsOn
 	waveApps := pulumi.StringArrayMap{}
+	watched := pulumi.StringArray{}
 	i := 0
 	for _, w := range a.Waves {
 		var cur []pulumi.Resource
@@ -462,13 +482,26 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Order = append(c.Order, w.Name)
 		c.ByWave[w.Name] = cur
 		waveApps[w.Name] = names
+		if a.Kubeconfig != nil {
+			// done closes when the engine is finished with this wave: every Application's await
+			// passed (its ID resolves only then).
+			done := make(chan struct{})
+			ids := make([]any, len(cur))
+			for j, r := range cur {
+				ids[j] = r.(pulumi.CustomResource).ID()
+			}
+			pulumi.All(ids...).ApplyT(func([]any) int { close(done); return 0 })
+			watched = append(watched, c.watch(ctx, &a, w, prev, done))
+		}
 		prev = cur
 	}
 	c.Last = prev
 	c.Fingerprint = pulumi.String(fp).ToStringOutput()
 	c.WaveApps = waveApps.ToStringArrayMapOutput()
+	c.Watched = watched.ToStringArrayOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"fingerprint": c.Fingerprint,
+		"watched":     c.Watched,
 		"waves":       c.WaveApps,
 		"order":       pulumi.ToStringArray(c.Order),
 		"namespace":   pulumi.String(a.Namespace),
@@ -476,6 +509,50 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"revision":    pulumi.String(a.Revision),
 		"onDelete":    pulumi.String(string(a.OnDelete)),
 	})
+}
+
+// watch registers the program-side watch of wave w: it starts when what the wave depends on is
+// done (the previous wave's Applications have passed their awaits: when one failed its ID stays
+// unknown and this wave is neither created nor watched) and reads the wave's Applications until
+// they are ready, the engine is done with them, or the deadline passes with Argo CD's reason.
+func (c *Waves) watch(ctx *pulumi.Context, a *Args, w Wave, after []pulumi.Resource, done <-chan struct{}) pulumi.StringOutput {
+	inputs := []any{a.Kubeconfig}
+	for _, r := range after {
+		if cr, ok := r.(pulumi.CustomResource); ok {
+			inputs = append(inputs, cr.ID())
+		} else {
+			inputs = append(inputs, r.URN())
+		}
+	}
+	var apps []WatchedApp
+	for _, app := range w.Apps {
+		apps = append(apps, WatchedApp{Name: app.Name, Want: Source{RepoURL: a.RepoURL, Path: app.Path, Revision: a.Revision}})
+	}
+	interval := a.WatchInterval
+	if interval <= 0 {
+		interval = DefaultWatchInterval
+	}
+	timeout := max(time.Duration(a.TimeoutSeconds)*time.Second-WatchMargin, interval)
+	ns := a.Namespace
+	out := pulumi.All(inputs...).ApplyTWithContext(ctx.Context(), func(gctx context.Context, vs []any) (string, error) {
+		if ctx.DryRun() {
+			return w.Name, nil
+		}
+		kc, _ := vs[0].(string)
+		cl, err := NewKubeClient(kc)
+		if err != nil {
+			return "", fmt.Errorf("waves: watch of wave %s: %w (Args.Kubeconfig)", w.Name, err)
+		}
+		wt := &Watcher{Client: cl, Namespace: ns, Interval: interval, Done: done, Warn: func(app, reason string) {
+			_ = ctx.Log.Warn(fmt.Sprintf("wave %s: Application %s: %s", w.Name, app, reason), &pulumi.LogArgs{Resource: c})
+		}}
+		if err := wt.Watch(gctx, w.Name, apps, timeout); err != nil {
+			_ = ctx.Log.Error(err.Error(), &pulumi.LogArgs{Resource: c})
+			return "", err
+		}
+		return w.Name, nil
+	}).(pulumi.StringOutput)
+	return pulumi.Unsecret(out).(pulumi.StringOutput)
 }
 
 // newApplication registers one rendered Application as a CustomResource.
