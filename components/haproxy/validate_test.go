@@ -7,27 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
 // Validators: the real haproxy, keepalived and shellcheck on the rendered files. A missing tool
 // fails the test unless PM4ML_SKIP_VALIDATORS=1.
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if _, e := os.Stat(filepath.Join(dir, name)); e == nil {
-				return filepath.Join(dir, name)
-			}
-		}
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s not installed: install it (Debian: apt-get install %s) or set PM4ML_SKIP_VALIDATORS=1", name, name)
-	}
-	return p
-}
 
 // shapes are the configurations validated: prod (2 haproxy hosts, 3 workers, stats), stg (1
 // host, 2 workers, keepalived holding the public VIP) and stg without keepalived.
@@ -51,7 +36,7 @@ func haproxyCheck(t *testing.T, bin string, files ...string) (string, error) {
 }
 
 func TestValidatorHAProxy(t *testing.T) {
-	bin := requireTool(t, "haproxy")
+	bin := testtool.Tool(t, "haproxy")
 	dir := t.TempDir()
 	stats := filepath.Join(dir, "pm4ml-stats.cfg")
 	if err := os.WriteFile(stats, []byte(dummyStats), 0o600); err != nil {
@@ -99,8 +84,8 @@ func TestValidatorHAProxy(t *testing.T) {
 // named iface (keepalived refuses a configuration whose interface does not exist).
 func keepalivedCheck(t *testing.T, bin, conf, iface string) (string, error) {
 	t.Helper()
-	unshare := requireTool(t, "unshare")
-	ip := requireTool(t, "ip")
+	unshare := testtool.Tool(t, "unshare")
+	ip := testtool.Tool(t, "ip")
 	flags := "-n"
 	if os.Geteuid() != 0 {
 		flags = "-rn" // an unprivileged user namespace owns the network namespace
@@ -114,7 +99,7 @@ exec %[3]s -t -f %[4]s`, ip, iface, bin, conf)
 }
 
 func TestValidatorKeepalived(t *testing.T) {
-	bin := requireTool(t, "keepalived")
+	bin := testtool.Tool(t, "keepalived")
 	dir := t.TempDir()
 	checked := 0
 	for shape, p := range shapes() {
@@ -144,7 +129,7 @@ func TestValidatorKeepalived(t *testing.T) {
 }
 
 func TestValidatorShellcheck(t *testing.T) {
-	sc := requireTool(t, "shellcheck")
+	sc := testtool.Tool(t, "shellcheck")
 	dir := t.TempDir()
 	var files []string
 	for shape, p := range shapes() {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
 func prodPlan() Plan {
@@ -157,22 +159,8 @@ func allScripts(t *testing.T) map[string]string {
 	return out
 }
 
-// validator returns the path of a validator; it fails the test when the tool is missing unless
-// PM4ML_SKIP_VALIDATORS=1.
-func validator(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s not installed: run scripts/tools.sh --deb (or set PM4ML_SKIP_VALIDATORS=1)", name)
-	}
-	return p
-}
-
 func TestShellcheckRenderedScripts(t *testing.T) {
-	sc := validator(t, "shellcheck")
+	sc := testtool.Tool(t, "shellcheck")
 	dir := t.TempDir()
 	var paths []string
 	for name, body := range allScripts(t) {

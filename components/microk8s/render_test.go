@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
@@ -207,13 +209,10 @@ func TestRenderValidation(t *testing.T) {
 // Every rendered script, create and delete, for prod, stg, a single node and root, passes
 // `bash -n` and `shellcheck -S style`.
 func TestRenderedScriptsPassShellcheck(t *testing.T) {
-	if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
+	if testtool.Skipping() {
 		t.Skip("PM4ML_SKIP_VALIDATORS=1")
 	}
-	sc, err := exec.LookPath("shellcheck")
-	if err != nil {
-		t.Fatal("shellcheck is not installed (apt-get install shellcheck, or scripts/tools.sh --deb); set PM4ML_SKIP_VALIDATORS=1 to skip validators")
-	}
+	sc := testtool.Tool(t, "shellcheck")
 	plans := map[string]microk8s.Plan{
 		"prod":   planOf(hosts.Prod, prodNodes(), true, "ubuntu"),
 		"stg":    planOf(hosts.Stg, stgNodes(), false, "ubuntu"),

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
 func plan(sc string) Plan {
@@ -68,20 +70,8 @@ func TestFiles(t *testing.T) {
 	}
 }
 
-func validator(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s not installed: run scripts/tools.sh --deb (or set PM4ML_SKIP_VALIDATORS=1)", name)
-	}
-	return p
-}
-
 func TestShellcheckAndYamllint(t *testing.T) {
-	sc, yl := validator(t, "shellcheck"), validator(t, "yamllint")
+	sc, yl := testtool.Tool(t, "shellcheck"), testtool.Tool(t, "yamllint")
 	dir := t.TempDir()
 	var scripts []string
 	for _, name := range []string{"ceph-rbd", "cold-rbd"} {

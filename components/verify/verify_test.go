@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
+
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -20,20 +22,6 @@ import (
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
-
-// validator returns the path of a validator; it fails the test when the tool is missing unless
-// PM4ML_SKIP_VALIDATORS=1.
-func validator(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s not installed: run scripts/tools.sh --deb (or set PM4ML_SKIP_VALIDATORS=1)", name)
-	}
-	return p
-}
 
 func lb(name, addr string) hosts.Host {
 	return hosts.Host{
@@ -65,7 +53,7 @@ func fullArgs() *Args {
 }
 
 func TestShellcheckRendered(t *testing.T) {
-	sc := validator(t, "shellcheck")
+	sc := testtool.Tool(t, "shellcheck")
 	dir := t.TempDir()
 	var paths []string
 	for i, a := range []*Args{fullArgs(), {ArgoCDURL: "https://argocd.d"}} {
@@ -206,7 +194,7 @@ func good() scenario {
 // fake kubectl; it returns the combined output and whether the step succeeded.
 func runChecks(t *testing.T, s scenario) (string, bool) {
 	t.Helper()
-	validator(t, "curl")
+	testtool.Tool(t, "curl")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/":
@@ -392,7 +380,7 @@ type depRes struct{ pulumi.CustomResourceState }
 // rendered script, through the real kubectl on local objects (annotate --local: no API server is
 // contacted) to prove their syntax and their output format, missing fields included.
 func TestJSONPathsWithRealKubectl(t *testing.T) {
-	kubectl := validator(t, "kubectl")
+	kubectl := testtool.Tool(t, "kubectl")
 	p, err := (&Args{ArgoCDURL: "https://argocd.d"}).Plan()
 	if err != nil {
 		t.Fatal(err)

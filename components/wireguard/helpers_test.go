@@ -2,7 +2,6 @@ package wireguard
 
 import (
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/pm4ml/pm4ml-onprem/components/network"
@@ -30,19 +29,6 @@ func testSettings() Settings {
 			{Name: "alice", PublicKey: testAlicePublic, AllowedIPs: []string{"10.201.0.0/24", "10.201.1.7/24"}, Endpoint: "203.0.113.7:51820"},
 			{Name: "bob", PublicKey: testBobPublic, AllowedIPs: []string{"10.202.0.2/32", "10.202.0.2/32"}},
 		},
-	}
-}
-
-// requireTools fails (not skips) when a validator tool is missing, unless PM4ML_SKIP_VALIDATORS=1.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-				t.Skipf("%s not installed and PM4ML_SKIP_VALIDATORS=1", tool)
-			}
-			t.Fatalf("validator tool %s is not installed (install it, or set PM4ML_SKIP_VALIDATORS=1 to skip)", tool)
-		}
 	}
 }
 

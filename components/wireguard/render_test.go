@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
 const wantConfigLB1 = `# /etc/wireguard/wg0.conf on lb1: rendered by pm4ml-onprem (components/wireguard); do not edit on the host.
@@ -269,7 +271,7 @@ func TestPublicKeyKnownVector(t *testing.T) {
 // The Go derivation equals the real `wg pubkey`, for fresh keys and for keys that are not
 // clamped (wg clamps; so does X25519).
 func TestPublicKeyMatchesWgPubkey(t *testing.T) {
-	requireTools(t, "wg")
+	testtool.Tools(t, "wg")
 	keys := []string{testServerPrivate, base64.StdEncoding.EncodeToString(bytesOf(0xff)), base64.StdEncoding.EncodeToString(bytesOf(0x01))}
 	for range 5 {
 		b := make([]byte, 32)
@@ -322,7 +324,7 @@ func TestWithPrivateKey(t *testing.T) {
 
 // Strip equals the real `wg-quick strip` (which prints its result plus a newline).
 func TestStripMatchesWgQuick(t *testing.T) {
-	requireTools(t, "wg-quick")
+	testtool.Tools(t, "wg-quick")
 	requireRoot(t) // wg-quick re-executes itself with sudo otherwise
 	r := render(t, testSettings(), "lb1")[0]
 	full, err := WithPrivateKey(r.Config, testServerPrivate)

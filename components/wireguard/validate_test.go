@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
 func TestValidatorShellcheck(t *testing.T) {
-	requireTools(t, "shellcheck")
+	testtool.Tools(t, "shellcheck")
 	one := testSettings()
 	var scripts []string
 	for _, r := range append(render(t, one, "lb1"), render(t, one, "lb1", "lb2")...) {
@@ -144,7 +146,7 @@ func dump(t *testing.T, ns, iface string) wgDump {
 // The setconf form, completed with a freshly generated key, loads with the real `wg setconf`
 // onto a userspace interface (wireguard-go), and `wg show dump` shows the port and both peers.
 func TestValidatorWgSetconf(t *testing.T) {
-	requireTools(t, "wg", "wireguard-go", "ip")
+	testtool.Tools(t, "wg", "wireguard-go", "ip")
 	requireRoot(t)
 	key := genkey(t)
 	r := render(t, testSettings(), "lb1", "lb2")[0]
@@ -297,7 +299,7 @@ func lastLine(s string) string {
 // port changes, a new address, a missing or an unmanaged interface are all repaired; the delete
 // script removes the interface and the key; the key never appears in any output.
 func TestValidatorScriptLifecycle(t *testing.T) {
-	requireTools(t, "wg", "wg-quick", "wireguard-go", "ip", "bash")
+	testtool.Tools(t, "wg", "wg-quick", "wireguard-go", "ip", "bash")
 	requireRoot(t)
 	ns, iface := netns(t)
 	dir := t.TempDir()

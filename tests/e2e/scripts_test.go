@@ -7,25 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
+
 	"github.com/pm4ml/pm4ml-onprem/components/waves"
 )
 
-// validator finds a tool the always-on tests need: missing fails, unless PM4ML_SKIP_VALIDATORS=1.
-func validator(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s not installed: run bash scripts/tools.sh --deb (or set PM4ML_SKIP_VALIDATORS=1)", name)
-	}
-	return p
-}
-
 // The lab scripts are shellcheck-clean, each followed into lib.sh (runs without root or lab).
 func TestE2EScriptsShellcheck(t *testing.T) {
-	sc := validator(t, "shellcheck")
+	sc := testtool.Tool(t, "shellcheck")
 	files, err := filepath.Glob(filepath.Join(here(t), "*.sh"))
 	if err != nil || len(files) < 6 {
 		t.Fatalf("scripts: %v %v", files, err)
@@ -44,7 +33,7 @@ func TestE2EScriptsShellcheck(t *testing.T) {
 
 // make-gitops.sh makes the stand-in repository the e2e test syncs from.
 func TestMakeGitops(t *testing.T) {
-	validator(t, "git")
+	testtool.Tool(t, "git")
 	dir := filepath.Join(t.TempDir(), "gitops")
 	run := func(args ...string) (string, error) {
 		out, err := exec.Command("bash", append([]string{filepath.Join(here(t), "make-gitops.sh")}, args...)...).CombinedOutput()

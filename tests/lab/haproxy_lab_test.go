@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -190,13 +192,7 @@ func ReadAllTimeout(c net.Conn, d time.Duration) (string, error) {
 
 // TestLabScriptsShellcheck lints the lab scripts (always, not only with PM4ML_LAB=1).
 func TestLabScriptsShellcheck(t *testing.T) {
-	sc, err := exec.LookPath("shellcheck")
-	if err != nil {
-		if os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" {
-			t.Skip("shellcheck not installed (PM4ML_SKIP_VALIDATORS=1)")
-		}
-		t.Fatal("shellcheck not installed: apt-get install shellcheck, or set PM4ML_SKIP_VALIDATORS=1")
-	}
+	sc := testtool.Tool(t, "shellcheck")
 	files, _ := filepath.Glob("*.sh")
 	if len(files) < 2 {
 		t.Fatalf("lab scripts: %v", files)

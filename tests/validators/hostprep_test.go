@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
+
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/stacks"
@@ -26,27 +28,11 @@ import (
 
 var shippedStacks = []string{"prod", "stg"}
 
-func skipValidators() bool { return os.Getenv("PM4ML_SKIP_VALIDATORS") == "1" }
-
-// requireTool returns the tool's path; a missing tool fails the test unless validators are
-// explicitly skipped.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if skipValidators() {
-			t.Skipf("%s not installed (PM4ML_SKIP_VALIDATORS=1)", name)
-		}
-		t.Fatalf("%s is not installed: install it (bash scripts/tools.sh --deb) or set PM4ML_SKIP_VALIDATORS=1", name)
-	}
-	return p
-}
-
 // requireRootForValidator: nft needs CAP_NET_ADMIN even in check mode.
 func requireRootForValidator(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if skipValidators() {
+		if testtool.Skipping() {
 			t.Skip("not root (PM4ML_SKIP_VALIDATORS=1)")
 		}
 		t.Fatal("nft -c needs root (CAP_NET_ADMIN): run the tests as root or set PM4ML_SKIP_VALIDATORS=1")
@@ -187,7 +173,7 @@ func TestRenderedArtifactsPerHost(t *testing.T) {
 }
 
 func TestNftCheckEveryRuleset(t *testing.T) {
-	nft := requireTool(t, "nft")
+	nft := testtool.Tool(t, "nft")
 	requireRootForValidator(t)
 	for _, stack := range shippedStacks {
 		r := renderStack(t, stack, nil)
@@ -202,7 +188,7 @@ func TestNftCheckEveryRuleset(t *testing.T) {
 }
 
 func TestShellcheckEveryScript(t *testing.T) {
-	sc := requireTool(t, "shellcheck")
+	sc := testtool.Tool(t, "shellcheck")
 	for _, stack := range shippedStacks {
 		t.Run(stack, func(t *testing.T) {
 			files := renderStack(t, stack, nil).scripts()
@@ -233,7 +219,7 @@ func TestShellcheckEveryScript(t *testing.T) {
 }
 
 func TestBashSyntaxEveryScript(t *testing.T) {
-	bash := requireTool(t, "bash")
+	bash := testtool.Tool(t, "bash")
 	for _, stack := range shippedStacks {
 		for _, f := range renderStack(t, stack, nil).scripts() {
 			if _, stderr, err := run(t, nil, bash, "-n", f); err != nil {
@@ -354,8 +340,8 @@ func listedSets(list string) map[string][]string {
 // the process), then reads the table back from the kernel.
 func TestRulesetLoadsInNetworkNamespace(t *testing.T) {
 	requireRootForNamespace(t)
-	unshare := requireTool(t, "unshare")
-	requireTool(t, "nft")
+	unshare := testtool.Tool(t, "unshare")
+	testtool.Tool(t, "nft")
 	for _, stack := range shippedStacks {
 		r := renderStack(t, stack, nil)
 		for _, h := range r.cfg.Hosts {
@@ -419,8 +405,8 @@ func admittedClient(t *testing.T, sources []string) string {
 // nothing, and a client the ruleset would lock out is refused before anything is touched.
 func TestFirewallScriptInSandbox(t *testing.T) {
 	requireRootForNamespace(t)
-	unshare := requireTool(t, "unshare")
-	requireTool(t, "nft")
+	unshare := testtool.Tool(t, "unshare")
+	testtool.Tool(t, "nft")
 	for _, stack := range shippedStacks {
 		r := renderStack(t, stack, nil)
 		topo := r.cfg.Topology()
@@ -517,7 +503,7 @@ var problemLine = regexp.MustCompile(`(?m)^FAIL: (.*)$`)
 // the machine's facts.
 func TestPreflightRunsOnThisMachine(t *testing.T) {
 	requireRootForNamespace(t)
-	unshare := requireTool(t, "unshare")
+	unshare := testtool.Tool(t, "unshare")
 	osRelease, err := os.ReadFile("/etc/os-release")
 	if err != nil {
 		t.Fatal(err)
