@@ -17,12 +17,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
-	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
@@ -76,13 +77,7 @@ const testWireGuardKey = "cE1Ok1Rlc3RPbmx5V2lyZUd1YXJkS2V5MDEyMzQ1Njc="
 
 // newMocks presets the outputs the program reads back from its own steps: the MicroCeph export
 // (ceph.conf and keyring) and the first master's kubeconfig.
-func newMocks() *mocktest.Mocks {
-	return &mocktest.Mocks{StdoutBySuffix: map[string]string{
-		"-export": microceph.ConfBegin + "\n[global]\n\tfsid = 7d3c1f5e-0000-4000-8000-000000000001\n\tmon_host = [v2:10.10.3.31:3300/0,v1:10.10.3.31:6789/0]\n" +
-			microceph.ConfEnd + "\n" + microceph.KeyringBegin + "\n[client.admin]\n\tkey = QVFEdGVzdG9ubHlrZXlyaW5nMDAwMDAwMDAwMDA9PQ==\n" + microceph.KeyringEnd + "\n",
-		"-kubeconfig": "-----BEGIN PM4ML MICROK8S KUBECONFIG-----\napiVersion: v1\nkind: Config\nclusters:\n- name: microk8s-cluster\n  cluster:\n    server: https://127.0.0.1:16443\n    certificate-authority-data: dGVzdA==\ncontexts:\n- name: microk8s\n  context: {cluster: microk8s-cluster, user: admin}\ncurrent-context: microk8s\nusers:\n- name: admin\n  user: {token: test-only}\n-----END PM4ML MICROK8S KUBECONFIG-----\n",
-	}}
-}
+func newMocks() *mocktest.Mocks { return fixtures.ProgramMocks() }
 
 // runMocks runs fn under the stack's mocks.
 func runMocks(t testing.TB, cfg map[string]string, secretKeys []string, fn pulumi.RunFunc) (*mocktest.Mocks, error) {

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -42,7 +44,6 @@ import (
 
 	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
-	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 	"github.com/pm4ml/pm4ml-onprem/stacks"
 )
@@ -156,12 +157,8 @@ func Source(t testing.TB, stack string) *stacks.FileSource {
 // mocks presets what the program reads back from its own steps: the MicroCeph export and the
 // first master's kubeconfig.
 func mocks(preview bool) *mocktest.Mocks {
-	m := &mocktest.Mocks{StdoutBySuffix: map[string]string{
-		"-export": microceph.ConfBegin + "\n[global]\n\tfsid = 7d3c1f5e-0000-4000-8000-000000000001\n\tmon_host = [v2:10.10.3.31:3300/0,v1:10.10.3.31:6789/0]\n" +
-			microceph.ConfEnd + "\n" + microceph.KeyringBegin + "\n[client.admin]\n\tkey = QVFEdGVzdG9ubHlrZXlyaW5nMDAwMDAwMDAwMDA9PQ==\n" + microceph.KeyringEnd + "\n",
-		"-add":        "pm4ml-test-only-microceph-join-token\n",
-		"-kubeconfig": "-----BEGIN PM4ML MICROK8S KUBECONFIG-----\napiVersion: v1\nkind: Config\nclusters:\n- name: microk8s-cluster\n  cluster:\n    server: https://127.0.0.1:16443\n    certificate-authority-data: dGVzdA==\ncontexts:\n- name: microk8s\n  context: {cluster: microk8s-cluster, user: admin}\ncurrent-context: microk8s\nusers:\n- name: admin\n  user: {token: test-only}\n-----END PM4ML MICROK8S KUBECONFIG-----\n",
-	}}
+	m := fixtures.ProgramMocks()
+	m.StdoutBySuffix["-add"] = "pm4ml-test-only-microceph-join-token\n"
 	if preview {
 		// In a first preview every command's stdout is unknown (the mock monitor drops unknown
 		// values; the SDK treats a missing output of a dry run as unknown). The MicroCeph export

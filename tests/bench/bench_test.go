@@ -25,11 +25,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
-	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/components/waves"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 	"github.com/pm4ml/pm4ml-onprem/stacks"
@@ -198,13 +199,7 @@ func genSource(tb testing.TB, n int) (*stacks.FileSource, shape) {
 
 // newMocks presets the outputs the program reads back from its own steps (the MicroCeph export
 // and the first master's kubeconfig), as stacks/helpers_test.go does.
-func newMocks() *mocktest.Mocks {
-	return &mocktest.Mocks{StdoutBySuffix: map[string]string{
-		"-export": microceph.ConfBegin + "\n[global]\n\tfsid = 7d3c1f5e-0000-4000-8000-000000000001\n\tmon_host = [v2:10.10.3.31:3300/0,v1:10.10.3.31:6789/0]\n" +
-			microceph.ConfEnd + "\n" + microceph.KeyringBegin + "\n[client.admin]\n\tkey = QVFEdGVzdG9ubHlrZXlyaW5nMDAwMDAwMDAwMDA9PQ==\n" + microceph.KeyringEnd + "\n",
-		"-kubeconfig": "-----BEGIN PM4ML MICROK8S KUBECONFIG-----\napiVersion: v1\nkind: Config\nclusters:\n- name: microk8s-cluster\n  cluster:\n    server: https://127.0.0.1:16443\n    certificate-authority-data: dGVzdA==\ncontexts:\n- name: microk8s\n  context: {cluster: microk8s-cluster, user: admin}\ncurrent-context: microk8s\nusers:\n- name: admin\n  user: {token: bench-only}\n-----END PM4ML MICROK8S KUBECONFIG-----\n",
-	}}
-}
+func newMocks() *mocktest.Mocks { return fixtures.ProgramMocks() }
 
 // pulumiConfig is src as the engine hands it to the program.
 func pulumiConfig(src *stacks.FileSource) (map[string]string, []string) {
