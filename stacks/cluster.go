@@ -93,21 +93,28 @@ type Cluster struct {
 	HAProxy   *haproxy.LoadBalancer
 }
 
+// selectHosts keeps the hosts whose roles match, in configuration order.
+func selectHosts(hs []hosts.Host, match func(hosts.Roles) bool) []hosts.Host {
+	var out []hosts.Host
+	for _, h := range hs {
+		if match(h.Roles) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// withRole matches hosts that carry r.
+func withRole(r hosts.Role) func(hosts.Roles) bool {
+	return func(rs hosts.Roles) bool { return rs.Has(r) }
+}
+
 // buildCluster registers the cluster layer: MicroK8s and MicroCeph on their prepared hosts, the
 // storage classes once both are ready, and the optional VPN.
 func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, done map[string]pulumi.Resource) (*Cluster, error) {
-	with := func(match func(hosts.Roles) bool) []hosts.Host {
-		var out []hosts.Host
-		for _, h := range hs {
-			if match(h.Roles) {
-				out = append(out, h)
-			}
-		}
-		return out
-	}
-	k8sNodes := with(hosts.Roles.IsKubernetesNode)
-	storageNodes := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleStorage) })
-	lbs := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleHAProxy) })
+	k8sNodes := selectHosts(hs, hosts.Roles.IsKubernetesNode)
+	storageNodes := selectHosts(hs, withRole(hosts.RoleStorage))
+	lbs := selectHosts(hs, withRole(hosts.RoleHAProxy))
 	plan := c.MicroK8sPlan()
 
 	cl := &Cluster{}
@@ -128,13 +135,7 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 	if err != nil {
 		return nil, fmt.Errorf("microceph: %w", err)
 	}
-	var master hosts.Host
-	for _, h := range k8sNodes {
-		if h.Roles.Has(hosts.RoleMaster) {
-			master = h
-			break
-		}
-	}
+	master := selectHosts(k8sNodes, withRole(hosts.RoleMaster))[0] // validation guarantees one
 	sp := c.StoragePlan()
 	cl.Storage, err = storage.New(ctx, "storage", &storage.Args{
 		Master: master, CephConf: cl.MicroCeph.CephConf, Keyring: cl.MicroCeph.Keyring, Pool: sp.Pool,
@@ -144,7 +145,7 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	workers := with(func(r hosts.Roles) bool { return r.Has(hosts.RoleWorker) })
+	workers := selectHosts(hs, withRole(hosts.RoleWorker))
 	cl.HAProxy, err = haproxy.New(ctx, "haproxy", &haproxy.Args{
 		LBs: lbs, Workers: workers, PublicVIP: c.HAProxy.PublicVIP, InternalVIP: c.HAProxy.InternalVIP,
 		Interface: c.HAProxy.Interface, Topology: c.Topology(), After: done, User: c.SSH.User,

@@ -91,13 +91,7 @@ func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 	ctx.Export("kubeconfig", st.Cluster.MicroK8s.Kubeconfig)
 	ctx.Export("kubernetesApi", st.Cluster.MicroK8s.APIServer)
 	ctx.Export("storageClasses", st.Cluster.Storage.StorageClasses)
-	var lbs []hosts.Host
-	for _, h := range hs.Hosts {
-		if h.Roles.Has(hosts.RoleHAProxy) {
-			lbs = append(lbs, h)
-		}
-	}
-	if st.Platform, err = buildPlatform(ctx, cfg, sec, st.Cluster, lbs); err != nil {
+	if st.Platform, err = buildPlatform(ctx, cfg, sec, st.Cluster, selectHosts(hs.Hosts, withRole(hosts.RoleHAProxy))); err != nil {
 		return nil, err
 	}
 	ctx.Export("argocdUrl", st.Platform.ArgoCD.ServerURL)
