@@ -20,8 +20,8 @@ for f in "${shells[@]}"; do bash -n "$f"; done
 shellcheck "${shells[@]}"
 echo "${#shells[@]} shell files ok"
 
-# Go modules: the program, and the lab-only stand-in plugin (a nested module, see tests/lab/plugins).
-MODULES=(. tests/lab/plugins/command)
+# Go modules: the program, and the lab-only stand-in plugins (nested modules, see tests/lab/plugins).
+MODULES=(. tests/lab/plugins/command tests/lab/plugins/vault)
 
 echo "== go vet"
 for m in "${MODULES[@]}"; do (cd "$m" && go vet ./...); done
@@ -35,7 +35,7 @@ if [[ $(id -u) == 0 ]]; then export PM4ML_LAB=${PM4ML_LAB:-1}; fi
 echo "== go test ./..."
 # go test -json, re-rendered like plain `go test` output: package lines always,
 # a test's own output only when it fails; then count.
-for m in "${MODULES[@]}"; do (cd "$m" && go test ./... -count=1 -timeout 20m -json 2>&1) || true; done | python3 -c '
+for m in "${MODULES[@]}"; do (cd "$m" && go test ./... -count=1 -timeout 50m -json 2>&1) || true; done | python3 -c '
 import json, sys
 passed = failed = skipped = 0
 buf, failed_pkgs, pkgs_with_fail = {}, set(), set()
