@@ -21,10 +21,14 @@ for c in etcd kubectl openssl curl; do command -v "$c" >/dev/null || die "$c mis
 netns_up
 mkdir -p "$K8S_STATE/pki"
 cd "$K8S_STATE/pki"
+san="subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+for ip in ${E2E_API_SANS//,/ }; do san="$san,IP:$ip"; done
+# a changed SAN list makes a new PKI (the apiserver, if running, must be restarted: k8s-down.sh)
+if [ -f admin.crt ] && [ "$(cat san.ext 2>/dev/null)" != "$san" ]; then rm -f ./*.crt ./*.key ./*.csr ./*.srl; fi
 if [ ! -f admin.crt ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj "/CN=e2e-ca" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n' >san.ext
+  printf '%s\n' "$san" >san.ext
   openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 30 -extfile san.ext 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=admin" 2>/dev/null
   printf 'extendedKeyUsage=clientAuth\n' >client.ext
@@ -46,8 +50,10 @@ start "$K8S_STATE" etcd etcd --name e2e --data-dir "$K8S_STATE/etcd" \
   --initial-cluster e2e=http://127.0.0.1:2380 --unsafe-no-fsync
 wait_for etcd 30 "${IN[@]}" curl -sf http://127.0.0.1:2379/health
 
+bind=127.0.0.1 advertise=127.0.0.1
+[ "$E2E_LABNET" != 1 ] || bind=0.0.0.0 advertise=10.77.0.1 # the lab hosts reach it on br-lab
 start "$K8S_STATE" kube-apiserver "$BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
-  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+  --bind-address="$bind" --advertise-address="$advertise" --secure-port="$API_PORT" \
   --tls-cert-file=pki/apiserver.crt --tls-private-key-file=pki/apiserver.key --client-ca-file=pki/ca.crt \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file=pki/sa.pub --service-account-signing-key-file=pki/sa.key \
@@ -68,6 +74,7 @@ start "$K8S_STATE" kwok "$BIN/kwok" --kubeconfig="$KC" --manage-all-nodes=false 
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --node-lease-duration-seconds=40 --cidr=10.0.0.1/24 --node-ip=10.0.0.1 --server-address=127.0.0.1:10247
 
+if [ "$E2E_KWOK_NODE" = 1 ]; then
 kc apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Node
@@ -80,6 +87,7 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "250"}
 YAML
 kc wait --for=condition=Ready node --all --timeout=60s >/dev/null
+fi
 # pods can only be created in a namespace once its 'default' ServiceAccount exists
 wait_for "the default ServiceAccount" 60 kc -n default get sa default
 echo "k8s up: netns=$E2E_NETNS KUBECONFIG=$KC logs=$K8S_STATE/*.log"

@@ -14,6 +14,14 @@ K8S_STATE=$E2E_STATE/k8s
 ACD_STATE=$E2E_STATE/argocd
 KUBECONFIG_FILE=$K8S_STATE/kubeconfig
 API_PORT=6443
+# The full-stack lab (tests/lab) runs these servers in the lab's namespace, where br-lab joins the
+# lab hosts: E2E_LABNET=1 accepts br-lab and the hosts' veths there (still no default route),
+# E2E_API_SANS adds IP SANs (the lab hosts that forward :16443 to the apiserver) and the apiserver
+# listens on every address of the namespace; E2E_KWOK_NODE=0 leaves out the spare kwok node (the
+# lab's nodes are the hosts the MicroK8s lab double registers).
+E2E_LABNET=${E2E_LABNET:-0}
+E2E_API_SANS=${E2E_API_SANS:-}
+E2E_KWOK_NODE=${E2E_KWOK_NODE:-1}
 IN=(ip netns exec "$E2E_NETNS")
 
 die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
@@ -27,6 +35,14 @@ netns_up() {
   netns_exists || ip netns add "$E2E_NETNS"
   ip -n "$E2E_NETNS" link set lo up
   local links routes
+  if [ "$E2E_LABNET" = 1 ]; then
+    links=$(ip -n "$E2E_NETNS" -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -vxE 'lo|br-lab|veth-h[0-9]+' | tr '\n' ' ' || true)
+    [ -z "$links" ] || die "netns $E2E_NETNS has interfaces besides lo, br-lab and the lab hosts' veths ($links); refusing"
+    routes=$( { ip -n "$E2E_NETNS" -4 route show table all; ip -n "$E2E_NETNS" -6 route show table all; } |
+              grep -E '^(default|unicast default)|via ' || true)
+    [ -z "$routes" ] || die "netns $E2E_NETNS has a default or gateway route; refusing: $routes"
+    return
+  fi
   links=$(ip -n "$E2E_NETNS" -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
   [ "$links" = "lo " ] || die "netns $E2E_NETNS has interfaces besides lo ($links); refusing"
   routes=$( { ip -n "$E2E_NETNS" -4 route show table all; ip -n "$E2E_NETNS" -6 route show table all; } |

@@ -55,13 +55,19 @@ type prepHost struct {
 // the component's own renderer (what Deploy runs).
 func loadLabStack(t *testing.T) (*stacks.Config, []prepHost) {
 	t.Helper()
-	src, err := stacks.ReadStackFile(labStackFile)
+	return loadStackFile(t, labStackFile)
+}
+
+// loadStackFile is loadLabStack for any stack file.
+func loadStackFile(t *testing.T, file string) (*stacks.Config, []prepHost) {
+	t.Helper()
+	src, err := stacks.ReadStackFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := stacks.LoadForRender(src)
 	if err != nil {
-		t.Fatalf("%s: %v", labStackFile, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	arts, err := stacks.Render(cfg)
 	if err != nil {

@@ -8,6 +8,11 @@ CACHE=${PM4ML_CACHE:-$HOME/.cache/pm4ml-onprem}
 LAB=${PM4ML_LAB_DIR:-$CACHE/lab/run}
 BRIDGE=br-lab
 STOP_TIMEOUT=${PM4ML_LAB_STOP_TIMEOUT:-20}
+# PM4ML_LAB_NETNS: the namespace hosts-up.sh put br-lab in (deleted here too); unset = root one
+LABNS=${PM4ML_LAB_NETNS:-}
+NSPREFIX=${PM4ML_LAB_NSPREFIX:-} # see hosts-up.sh
+BR=(ip)
+if [ -n "$LABNS" ] && [ -e "/run/netns/$LABNS" ]; then BR=(ip -n "$LABNS"); fi
 
 [ "$(id -u)" -eq 0 ] || { echo "hosts-down: needs root" >&2; exit 1; }
 [ -d "$LAB" ] || exit 0
@@ -45,9 +50,10 @@ for h in "${names[@]}"; do
     umount "$d/root" 2>/dev/null || umount -l "$d/root" || rc=1
   fi
   rm -rf "$d"
-  ip link del "veth-$h" 2>/dev/null
-  [ ! -e "/run/netns/$h" ] || ip netns del "$h" || rc=1
+  "${BR[@]}" link del "veth-$h" 2>/dev/null
+  [ ! -e "/run/netns/$NSPREFIX$h" ] || ip netns del "$NSPREFIX$h" || rc=1
 done
-ip link show "$BRIDGE" >/dev/null 2>&1 && { ip link del "$BRIDGE" || rc=1; }
+"${BR[@]}" link show "$BRIDGE" >/dev/null 2>&1 && { "${BR[@]}" link del "$BRIDGE" || rc=1; }
+if [ -n "$LABNS" ] && [ -e "/run/netns/$LABNS" ]; then ip netns del "$LABNS" || rc=1; fi
 rm -f "$LAB/inventory"
 exit $rc

@@ -22,8 +22,17 @@
 #   PM4ML_LAB_PKGS   extra packages for the image, comma-separated (added to the base list)
 #   PM4ML_LAB_BOOT_TIMEOUT seconds to wait for each host's systemd and sshd (default 90)
 #   PM4ML_LAB_BIND   extra bind mounts, space-separated HOST=SRC[:DST] (systemd-nspawn --bind),
-#                    e.g. "h4=/dev/loop3:/dev/sdb" gives h4 that block device as /dev/sdb; applied
-#                    when the host boots (a host already running keeps what it has)
+#                    e.g. "h4=/dev/loop3:/dev/sdb" gives h4 that block device as /dev/sdb; HOST
+#                    "all" binds into every host; applied when the host boots (a host already
+#                    running keeps what it has)
+#   PM4ML_LAB_BIND_RO the same, read-only (systemd-nspawn --bind-ro)
+#   PM4ML_LAB_PROVISION a program run as `PROVISION HOST ROOTDIR` before a host boots (e.g. the
+#                    lab doubles' install.sh, which links them into the host's /usr/local/bin)
+#   PM4ML_LAB_NETNS  when set, br-lab (and 10.77.0.1) live in this network namespace instead of
+#                    the root one: created when missing, refused when it has a default route.
+#                    The full-stack lab runs all its servers and `pulumi up` in it.
+#   PM4ML_LAB_NSPREFIX prefix of the hosts' namespace names (default none: h1, h2, ...), so two
+#                    labs with their own PM4ML_LAB_NETNS and PM4ML_LAB_DIR can run at once
 # Needs root, debootstrap, systemd-container (systemd-nspawn), iproute2, openssh-client.
 set -euo pipefail
 
@@ -52,14 +61,24 @@ if ! [[ $HOSTS =~ ^[0-9]+$ ]] || [ "$HOSTS" -lt 1 ] || [ "$HOSTS" -gt 89 ]; then
 addr() { echo "$NET.$((10 + $1))"; }
 
 read -ra BINDS <<<"${PM4ML_LAB_BIND:-}"
-for b in "${BINDS[@]}"; do
-  [[ $b =~ ^h[0-9]+=/[^:]+(:/[^:]+)?$ ]] || die "PM4ML_LAB_BIND entry '$b': use HOST=SRC[:DST], e.g. h4=/dev/loop3:/dev/sdb"
+read -ra BINDS_RO <<<"${PM4ML_LAB_BIND_RO:-}"
+for b in "${BINDS[@]}" "${BINDS_RO[@]}"; do
+  [[ $b =~ ^(h[0-9]+|all)=/[^:]+(:/[^:]+)?$ ]] || die "PM4ML_LAB_BIND(_RO) entry '$b': use HOST=SRC[:DST] (HOST hN or all), e.g. h4=/dev/loop3:/dev/sdb"
 done
-# nspawn_binds HOST: the --bind options PM4ML_LAB_BIND gives that host, one per line.
+PROVISION=${PM4ML_LAB_PROVISION:-}
+[ -z "$PROVISION" ] || [ -x "$PROVISION" ] || die "PM4ML_LAB_PROVISION=$PROVISION is not an executable"
+LABNS=${PM4ML_LAB_NETNS:-}
+NSPREFIX=${PM4ML_LAB_NSPREFIX:-}
+[ -z "$NSPREFIX" ] || [[ $NSPREFIX =~ ^[a-z][a-z0-9-]*$ ]] || die "PM4ML_LAB_NSPREFIX=$NSPREFIX: use a plain name"
+[ -z "$LABNS" ] || [[ $LABNS =~ ^[a-z][a-z0-9-]*$ ]] || die "PM4ML_LAB_NETNS=$LABNS: use a plain name"
+# nspawn_binds HOST: the --bind/--bind-ro options PM4ML_LAB_BIND(_RO) give that host, one per line.
 nspawn_binds() {
   local b
   for b in "${BINDS[@]}"; do
-    if [ "${b%%=*}" = "$1" ]; then printf -- '--bind=%s\n' "${b#*=}"; fi
+    case ${b%%=*} in "$1" | all) printf -- '--bind=%s\n' "${b#*=}" ;; esac
+  done
+  for b in "${BINDS_RO[@]}"; do
+    case ${b%%=*} in "$1" | all) printf -- '--bind-ro=%s\n' "${b#*=}" ;; esac
   done
 }
 
@@ -111,34 +130,42 @@ fi
 
 [ -f "$LAB/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pm4ml-lab -f "$LAB/id_ed25519"
 
-# --- network: the bridge in the root namespace, one namespace per host.
-if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-  ip link add "$BRIDGE" type bridge
-  ip addr add "$NET.1/24" dev "$BRIDGE"
-  ip link set "$BRIDGE" up
+# --- network: the bridge in the root namespace (or $LABNS), one namespace per host.
+BR=(ip) # ip on the bridge's side
+if [ -n "$LABNS" ]; then
+  [ -e "/run/netns/$LABNS" ] || ip netns add "$LABNS"
+  ip -n "$LABNS" link set lo up
+  if [ -n "$(ip -n "$LABNS" route show default)" ]; then die "namespace $LABNS has a default route"; fi
+  BR=(ip -n "$LABNS")
+fi
+if ! "${BR[@]}" link show "$BRIDGE" >/dev/null 2>&1; then
+  "${BR[@]}" link add "$BRIDGE" type bridge
+  "${BR[@]}" addr add "$NET.1/24" dev "$BRIDGE"
+  "${BR[@]}" link set "$BRIDGE" up
 fi
 
 running() { [ -f "$LAB/$1.pid" ] && kill -0 "$(cat "$LAB/$1.pid")" 2>/dev/null; }
 
 : >"$LAB/inventory.tmp"
 for i in $(seq 1 "$HOSTS"); do
-  h=h$i ip=$(addr "$i") d=$LAB/hosts/h$i
+  h=h$i ip=$(addr "$i") d=$LAB/hosts/h$i ns=$NSPREFIX$h
   printf '%s %s\n' "$h" "$ip" >>"$LAB/inventory.tmp"
-  if [ ! -e "/run/netns/$h" ]; then
-    ip netns add "$h"
-    ip link add "veth-$h" type veth peer name eth0 netns "$h"
-    ip link set "veth-$h" master "$BRIDGE" up
-    ip -n "$h" addr add "$ip/24" dev eth0
-    ip -n "$h" link set eth0 up
-    ip -n "$h" link set lo up
+  if [ ! -e "/run/netns/$ns" ]; then
+    ip netns add "$ns"
+    "${BR[@]}" link add "veth-$h" type veth peer name eth0 netns "$ns"
+    "${BR[@]}" link set "veth-$h" master "$BRIDGE" up
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
   fi
   # never a default route: nothing a lab host sends can leave the bridge
-  if [ -n "$(ip -n "$h" route show default)" ]; then die "namespace $h has a default route"; fi
+  if [ -n "$(ip -n "$ns" route show default)" ]; then die "namespace $ns has a default route"; fi
   if running "$h"; then continue; fi
   mkdir -p "$d"/{upper,work,root}
   mountpoint -q "$d/root" || mount -t overlay overlay -o "lowerdir=$IMG,upperdir=$d/upper,workdir=$d/work" "$d/root"
   install -m 600 "$LAB/id_ed25519.pub" "$d/root/root/.ssh/authorized_keys"
   echo "$h" >"$d/root/etc/hostname"
+  [ -z "$PROVISION" ] || "$PROVISION" "$h" "$d/root" || die "$PROVISION $h failed"
 done
 mv "$LAB/inventory.tmp" "$LAB/inventory"
 
@@ -152,18 +179,20 @@ for i in $(seq 1 "$HOSTS"); do
   # In that mode nspawn mounts only parts of /sys: /sys/module (the kernel's modules, read-only)
   # is bound explicitly.
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=network nohup systemd-nspawn -D "$d/root" -b -M "$h" --register=no --keep-unit --console=passive \
-    --network-namespace-path="/run/netns/$h" --capability=CAP_NET_ADMIN,CAP_NET_RAW --bind-ro=/sys/module "${extra[@]}" \
+    --network-namespace-path="/run/netns/$NSPREFIX$h" --capability=CAP_NET_ADMIN,CAP_NET_RAW --bind-ro=/sys/module "${extra[@]}" \
     </dev/null >"$LAB/$h.log" 2>&1 9>&- & # 9>&-: the host must not hold the lock
   echo $! >"$LAB/$h.pid"
 done
 
+SSH=(ssh)
+[ -z "$LABNS" ] || SSH=(ip netns exec "$LABNS" ssh)
 ssh_opts=(-i "$LAB/id_ed25519" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
   -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes)
 for i in $(seq 1 "$HOSTS"); do
   h=h$i ip=$(addr "$i") deadline=$((SECONDS + BOOT_TIMEOUT)) ok=no
   while [ $SECONDS -lt $deadline ]; do
     running "$h" || die "$h exited while booting, see $LAB/$h.log"
-    if timeout 20 ssh "${ssh_opts[@]}" "root@$ip" 'systemctl is-system-running --wait >/dev/null 2>&1; hostname' >/dev/null 2>&1; then
+    if timeout 20 "${SSH[@]}" "${ssh_opts[@]}" "root@$ip" 'systemctl is-system-running --wait >/dev/null 2>&1; hostname' >/dev/null 2>&1; then
       ok=yes
       break
     fi
