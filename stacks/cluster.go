@@ -80,7 +80,8 @@ func (c *Config) HAProxyPlan() haproxy.Plan {
 	return haproxy.PlanOf(&haproxy.Args{
 		LBs: toHosts(hosts.RoleHAProxy), Workers: toHosts(hosts.RoleWorker), PublicVIP: c.HAProxy.PublicVIP,
 		InternalVIP: c.HAProxy.InternalVIP, Interface: c.HAProxy.Interface, Topology: c.Topology(), User: c.SSH.User,
-		Stats: haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser},
+		Stats:   haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser},
+		MaxConn: c.HAProxy.MaxConn,
 	})
 }
 
@@ -149,7 +150,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 	cl.HAProxy, err = haproxy.New(ctx, "haproxy", &haproxy.Args{
 		LBs: lbs, Workers: workers, PublicVIP: c.HAProxy.PublicVIP, InternalVIP: c.HAProxy.InternalVIP,
 		Interface: c.HAProxy.Interface, Topology: c.Topology(), After: done, User: c.SSH.User,
-		Stats: haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser, Password: sec.HAProxyStatsPass},
+		Stats:   haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser, Password: sec.HAProxyStatsPass},
+		MaxConn: c.HAProxy.MaxConn,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("haproxy: %w", err)

@@ -173,6 +173,9 @@ type HAProxy struct {
 	StatsEnabled bool   `json:"statsEnabled,omitempty"`
 	StatsPort    int    `json:"statsPort,omitempty"` // default 8404
 	StatsUser    string `json:"statsUser,omitempty"` // default "admin"
+	// MaxConn is HAProxy's global maxconn (default 20000, guide 4.1 sizing); HAProxy needs about
+	// two open files per connection, within its service's limit.
+	MaxConn int `json:"maxConn,omitempty"`
 }
 
 // WireGuard is the optional VPN (guide 1.3.1), terminated on the HAProxy hosts.

@@ -446,6 +446,9 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 			}
 		}
 	}
+	if h.MaxConn != 0 && (h.MaxConn < 100 || h.MaxConn > 500000) {
+		x.add(key("haproxy.maxConn"), fmt.Sprintf("%d is out of range", h.MaxConn), "use 100..500000, or leave it unset for 20000 (guide 4.1 sizing)")
+	}
 	if !ifaceRe.MatchString(h.Interface) {
 		x.add(key("haproxy.interface"), fmt.Sprintf("%q is not an interface name", h.Interface), "use the HAProxy hosts' interface name, e.g. eth0 or ens18")
 	}

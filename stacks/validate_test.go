@@ -113,6 +113,7 @@ func badConfigs(t *testing.T) []badConfig {
 		{name: "stg publicVip on the LB host collides with the defaulted internalVip", stack: "stg", mut: set("haproxy.publicVip", "10.10.100.5"), want: []string{"pm4ml:haproxy.internalVip"}, problem: "publicVip"},
 		{name: "internalVip missing with 2 LBs", stack: "prod", mut: del("haproxy.internalVip"), want: []string{"pm4ml:haproxy.internalVip"}},
 		{name: "haproxy interface invalid", stack: "prod", mut: set("haproxy.interface", "eth 0"), want: []string{"pm4ml:haproxy.interface"}},
+		{name: "haproxy maxConn out of range", stack: "prod", mut: set("haproxy.maxConn", 50), want: []string{"pm4ml:haproxy.maxConn"}},
 		{name: "stats port 443", stack: "prod", mut: set("haproxy.statsPort", 443), want: []string{"pm4ml:haproxy.statsPort"}},
 		// cluster settings
 		{name: "microk8s channel latest/edge", stack: "stg", mut: set("microk8s.channel", "latest/edge"), want: []string{"pm4ml:microk8s.channel"}, problem: "pinned"},
