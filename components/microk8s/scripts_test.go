@@ -329,6 +329,21 @@ func TestScriptsRefuseAWrongJoinMode(t *testing.T) {
 	contains(t, "wrong mode", out, "m2 is a control-plane node of the cluster but configured as a worker only")
 }
 
+// MicroK8s' `status --wait-ready` exits 0 when its timeout passes and says "not running": the
+// install step must fail on that text, not go on.
+func TestScriptsRefuseAMicroK8sThatIsNotRunning(t *testing.T) {
+	l := newLab(t, labPlan())
+	l.mustRun("m1", l.r.Install["m1"].Body, "")
+	if err := os.WriteFile(filepath.Join(l.root, "hosts", "m1", "not-running"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.run("m1", l.r.Install["m1"].Body, "")
+	if err == nil {
+		t.Fatalf("install must fail when MicroK8s is not running:\n%s", out)
+	}
+	contains(t, "not running", out, "MicroK8s on m1 is not ready after")
+}
+
 func TestScriptsNeedTheirStdin(t *testing.T) {
 	l := newLab(t, labPlan())
 	for _, n := range []string{"m1", "w1"} {
