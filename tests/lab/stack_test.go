@@ -2,6 +2,7 @@ package lab
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -69,6 +70,7 @@ func TestStackLab(t *testing.T) {
 	if reuseStackLab() { // debugging a kept lab (PM4ML_LAB_KEEP=1 before): its checks only
 		l.t = t
 		l.checkDeployed()
+		l.rerunScripts()
 		return
 	}
 	t.Run("1-fresh-up", func(t *testing.T) {
@@ -145,6 +147,7 @@ func startStackLab(t *testing.T) *stackLab {
 	t.Setenv("PM4ML_STACKLAB_DIR", l.dir)
 
 	if reuseStackLab() {
+		setMachineSysctls(t, machine)
 		b, _ := exec.Command("bash", "plugins/build.sh").Output()
 		l.logs = filepath.Join(l.dir, "logs")
 		l.env = pulumiEnv(t, l.dir, strings.TrimSpace(string(b)))
@@ -246,7 +249,7 @@ func startStackLab(t *testing.T) *stackLab {
 	return l
 }
 
-// reuseStackLab: PM4ML_STACKLAB_REUSE=1 runs the checks of 1-fresh-up on a lab and stack an
+// reuseStackLab: PM4ML_STACKLAB_REUSE=1 runs the checks of 1-fresh-up and the scripts' rerun on a lab and stack an
 // earlier run left up (PM4ML_LAB_KEEP=1), without tearing anything down or deploying.
 func reuseStackLab() bool { return os.Getenv("PM4ML_STACKLAB_REUSE") == "1" }
 
@@ -441,10 +444,10 @@ func (l *stackLab) rerunScripts() {
 		if r.Type != "command:remote:Command" {
 			continue
 		}
-		conn, _ := r.Inputs["connection"].(map[string]any)
+		conn, _ := plain(r.Inputs["connection"]).(map[string]any)
 		host, _ := conn["host"].(string)
-		create, _ := r.Inputs["create"].(string)
-		stdin, _ := r.Inputs["stdin"].(string)
+		create, _ := plain(r.Inputs["create"]).(string)
+		stdin, _ := plain(r.Inputs["stdin"]).(string)
 		if host == "" || create == "" {
 			t.Errorf("%s: no host or create in the state", r.URN)
 			continue
@@ -483,6 +486,20 @@ func (l *stackLab) rerunScripts() {
 	}
 	wg.Wait()
 	t.Logf("every remote command again by hand: %d of %d report no change", unchanged, total)
+}
+
+// plain unwraps a secret of `stack export --show-secrets` ({<sig>: <secret>, "plaintext": JSON}).
+func plain(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok || m["4dabf18193072939515e22adb298388d"] != "1b47061264138c4ac30d75fd1eb44270" {
+		return v
+	}
+	s, _ := m["plaintext"].(string)
+	var out any
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil
+	}
+	return out
 }
 
 // --- 3. nftables
