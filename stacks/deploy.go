@@ -147,16 +147,32 @@ func (c *Config) HostsArgs(sec Secrets) *hosts.Args {
 // PrepPlans are the host-preparation plans, in host order. The render command uses the same.
 func (c *Config) PrepPlans() []hostprep.Plan {
 	topo := c.Topology()
-	var peers []hostprep.Peer
-	for _, h := range c.Hosts {
-		peers = append(peers, hostprep.Peer{Name: h.Name, Address: h.Address})
-	}
 	out := make([]hostprep.Plan, 0, len(c.Hosts))
 	for _, h := range c.Hosts {
 		out = append(out, hostprep.Plan{
 			Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h),
-			CephDisks: h.CephDisks, Lab: c.Lab, Peers: peers, NTPServers: c.Network.NTPServers, Topology: topo,
+			CephDisks: h.CephDisks, Lab: c.Lab, Peers: c.peersOf(h), NTPServers: c.Network.NTPServers, Topology: topo,
 		})
 	}
 	return out
+}
+
+// peersOf are the hosts h resolves by name (its /etc/hosts block): itself and the members of
+// the clusters it belongs to, which join by name: the Kubernetes nodes (masters, workers) for a
+// node, the storage hosts for a storage host. An HAProxy host or bastion needs only itself (its
+// configurations carry addresses). So adding or removing a worker touches the /etc/hosts of the
+// Kubernetes nodes only.
+func (c *Config) peersOf(h HostSpec) []hostprep.Peer {
+	node := func(x HostSpec) bool {
+		r := hosts.NewRoles(x.Roles...)
+		return r.Has(hosts.RoleMaster) || r.Has(hosts.RoleWorker)
+	}
+	storage := func(x HostSpec) bool { return hosts.NewRoles(x.Roles...).Has(hosts.RoleStorage) }
+	var peers []hostprep.Peer
+	for _, x := range c.Hosts {
+		if x.Name == h.Name || (node(h) && node(x)) || (storage(h) && storage(x)) {
+			peers = append(peers, hostprep.Peer{Name: x.Name, Address: x.Address})
+		}
+	}
+	return peers
 }

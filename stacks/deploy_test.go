@@ -810,3 +810,38 @@ func TestDeploySecretsStaySecret(t *testing.T) {
 		})
 	}
 }
+
+// TestPeersOf: each host's /etc/hosts block (hostprep Peers) holds itself and the members of
+// the clusters it joins by name, so a worker's addition or removal changes only the Kubernetes
+// nodes' base step.
+func TestPeersOf(t *testing.T) {
+	c := loadStack(t, "prod")
+	byRole := map[hosts.Role][]string{}
+	for _, h := range c.Hosts {
+		for _, r := range h.Roles {
+			byRole[r] = append(byRole[r], h.Name)
+		}
+	}
+	nodes := append(slices.Clone(byRole[hosts.RoleMaster]), byRole[hosts.RoleWorker]...)
+	for _, p := range c.PrepPlans() {
+		var got []string
+		for _, x := range p.Peers {
+			got = append(got, x.Name)
+		}
+		var want []string
+		switch {
+		case p.Roles.Has(hosts.RoleMaster) || p.Roles.Has(hosts.RoleWorker):
+			want = nodes
+		case p.Roles.Has(hosts.RoleStorage):
+			want = byRole[hosts.RoleStorage]
+		default:
+			want = []string{p.Name}
+		}
+		slices.Sort(got)
+		want = slices.Clone(want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s (%v): peers %v, want %v", p.Name, p.Roles, got, want)
+		}
+	}
+}

@@ -208,12 +208,21 @@ func TestPreflightChecksCephDisksOfStorageHosts(t *testing.T) {
 	}
 }
 
-func TestPreflightChecksPeerResolution(t *testing.T) {
+// The base step pins the plan's peers in /etc/hosts and then checks each resolves to its
+// address; the preflight carries no peer list (a peer change must not re-run it).
+func TestBasePinsAndChecksPeerResolution(t *testing.T) {
 	ps := plans(t, hosts.Prod, prodHosts, false)
-	pre := script(t, render(t, ps["w1"]), "preflight")
+	r := render(t, ps["w1"])
+	base, pre := script(t, r, "base"), script(t, r, "preflight")
 	for _, d := range prodHosts {
-		if !strings.Contains(pre, fmt.Sprintf(`""|%s|127.*) say "ok: %s resolves`, d.addr, d.name)) {
-			t.Errorf("preflight does not check that %s resolves to %s", d.name, d.addr)
+		if !strings.Contains(base, fmt.Sprintf("\n%s %s\n", d.addr, d.name)) {
+			t.Errorf("base does not pin %s %s in /etc/hosts", d.addr, d.name)
+		}
+		if !strings.Contains(base, fmt.Sprintf(`[ "$resolved" = %s ] || die "%s resolves to`, d.addr, d.name)) {
+			t.Errorf("base does not check that %s resolves to %s", d.name, d.addr)
+		}
+		if strings.Contains(pre, d.addr+" ") || strings.Contains(pre, "getent ahostsv4 "+d.name) {
+			t.Errorf("preflight mentions peer %s", d.name)
 		}
 	}
 }

@@ -71,6 +71,8 @@ type Cluster struct {
 	Install   map[string]*remote.Command
 	JoinToken map[string]*remote.Command
 	Join      map[string]*remote.Command
+	// Drain per worker-only node (on the first master): its delete drains the node first.
+	Drain map[string]*remote.Command
 	// KubeconfigStep runs `microk8s config` on the first master.
 	KubeconfigStep *remote.Command
 }
@@ -122,7 +124,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	c := &Cluster{FirstMaster: r.FirstMaster.Name, Install: map[string]*remote.Command{},
-		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}}
+		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}, Drain: map[string]*remote.Command{}}
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -195,7 +197,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		joins = append(joins, join)
 		if !worker {
 			gate = join
+			continue
 		}
+		// A worker is drained from the first master when it leaves: this step deletes before its
+		// join (which only leaves), while the control plane is reachable from the first master.
+		drain, err := run(name+"-"+n+"-drain", first, r.Drain[n], remotecmd.Options{Triggers: pulumi.Array{h.Identity}},
+			[]pulumi.Resource{join}, pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, err
+		}
+		c.Drain[n] = drain
+		joins = append(joins, drain)
 	}
 
 	// 4. Labels, taints, addons, all nodes Ready.

@@ -505,7 +505,7 @@ func TestEveryChildHasTheComponentAsParent(t *testing.T) {
 			t.Errorf("%s is not prefixed with the component's name", r.Name)
 		}
 	}
-	if want := 6 + 5 + 5 + 2; n != want { // installs, tokens, joins, kubeconfig + finalize
+	if want := 6 + 5 + 5 + 3 + 2; n != want { // installs, tokens, joins, worker drains, kubeconfig + finalize
 		t.Errorf("%d children, want %d", n, want)
 	}
 }
@@ -535,7 +535,7 @@ func TestRemovingAWorkerRemovesExactlyItsSteps(t *testing.T) {
 			gone = append(gone, n)
 		}
 	}
-	want := []string{"cluster-w2-install", "cluster-w2-join", "cluster-w2-token", "prep-w2"}
+	want := []string{"cluster-w2-drain", "cluster-w2-install", "cluster-w2-join", "cluster-w2-token", "prep-w2"}
 	if !slices.Equal(gone, want) {
 		t.Errorf("removing w2 removed %v, want %v", gone, want)
 	}

@@ -118,6 +118,9 @@ type Rendered struct {
 	Install   map[string]remotecmd.Script // every node
 	Token     map[string]remotecmd.Script // per joining node; runs on the first master
 	Join      map[string]remotecmd.Script // per joining node; runs on that node
+	// Drain per worker-only node; runs on the first master: creating it checks membership, its
+	// delete drains the node (before the node's join delete makes it leave).
+	Drain map[string]remotecmd.Script
 	// Kubeconfig prints the admin kubeconfig between markers (a secret step).
 	Kubeconfig remotecmd.Script
 	// Finalize labels, taints, enables the addons and waits for every node (first master).
@@ -166,6 +169,10 @@ func (r Rendered) Files() []File {
 				s := r.Token[j]
 				add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), s.Body)
 				add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), s.DeleteBody)
+				if d, ok := r.Drain[j]; ok {
+					add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), d.Body)
+					add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), d.DeleteBody)
+				}
 			}
 			add(n.Name, "90-finalize.sh", r.Finalize.Body)
 			continue
@@ -241,7 +248,7 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
-	r := Rendered{Plan: p, Install: map[string]remotecmd.Script{}, Token: map[string]remotecmd.Script{}, Join: map[string]remotecmd.Script{}}
+	r := Rendered{Plan: p, Install: map[string]remotecmd.Script{}, Token: map[string]remotecmd.Script{}, Join: map[string]remotecmd.Script{}, Drain: map[string]remotecmd.Script{}}
 	for _, n := range p.Nodes {
 		if n.Master() {
 			r.FirstMaster = n
@@ -285,6 +292,14 @@ func render(p Plan, paths Paths) (Rendered, error) {
 			return r, err
 		}
 		r.Join[name] = join
+		if !n.Master() {
+			d, err := renderWithDelete("microk8s-drain-"+name, "drain.sh.tmpl", "drain-delete.sh.tmpl", td)
+			if err != nil {
+				return r, err
+			}
+			d.Secret = false // no token, no kubeconfig: its output is shown
+			r.Drain[name] = d
+		}
 	}
 	if r.Kubeconfig, err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
 		return r, err

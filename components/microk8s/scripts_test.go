@@ -151,6 +151,9 @@ func (l *lab) build() string {
 		}
 		out = l.mustRun(n, l.r.Join[n].Body, stdin)
 		contains(t, n+" join", out, "changed: "+n+" joined the cluster of m1")
+		if d, ok := l.r.Drain[n]; ok {
+			noChange(t, n+" drain step", l.mustRun("m1", d.Body, ""))
+		}
 		for _, o := range []string{out, kc} {
 			if strings.Contains(o, tok) {
 				t.Errorf("%s: the token appears in a step's output", n)
@@ -253,10 +256,12 @@ func TestScriptsRemoveNodes(t *testing.T) {
 	admin := l.build()
 	w2tok, m3tok := JoinToken(labSecret, "w2"), JoinToken(labSecret, "m3")
 
-	// A worker: its join's delete drains (through the admin kubeconfig) and leaves; then its token
-	// step's delete removes it on the first master.
-	out := l.mustRun("w2", l.r.Join["w2"].DeleteBody, w2tok+"\n"+admin)
-	contains(t, "w2 leave", out, "w2 drained", "changed: w2 left the cluster of m1")
+	// A worker: its drain step's delete drains it from the first master, its join's delete
+	// leaves; then its token step's delete removes it on the first master.
+	out := l.mustRun("m1", l.r.Drain["w2"].DeleteBody, "")
+	contains(t, "w2 drain", out, "changed: w2 drained")
+	out = l.mustRun("w2", l.r.Join["w2"].DeleteBody, w2tok+"\n"+admin)
+	contains(t, "w2 leave", out, "changed: w2 left the cluster of m1")
 	out = l.mustRun("m1", l.r.Token["w2"].DeleteBody, w2tok+"\n")
 	contains(t, "w2 remove", out, "changed: w2 removed from the cluster")
 	// A master: drained with its own kubectl, leaves, removed.
@@ -275,13 +280,14 @@ func TestScriptsRemoveNodes(t *testing.T) {
 		}
 	}
 	want := []string{
-		"w2 kubectl drain w2 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "w2 microk8s leave", "m1 microk8s remove-node w2 --force",
+		"m1 kubectl drain w2 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "w2 microk8s leave", "m1 microk8s remove-node w2 --force",
 		"m3 kubectl drain m3 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "m3 microk8s leave", "m1 microk8s remove-node m3 --force",
 	}
 	if !slices.Equal(order, want) {
 		t.Errorf("removal order %q, want %q", order, want)
 	}
 	// Deleting again (a retried pulumi up) changes nothing.
+	noChange(t, "w2 drain again", l.mustRun("m1", l.r.Drain["w2"].DeleteBody, ""))
 	noChange(t, "w2 leave again", l.mustRun("w2", l.r.Join["w2"].DeleteBody, w2tok+"\n"+admin))
 	noChange(t, "w2 remove again", l.mustRun("m1", l.r.Token["w2"].DeleteBody, w2tok+"\n"))
 	noChange(t, "m3 leave again", l.mustRun("m3", l.r.Join["m3"].DeleteBody, m3tok+"\n"))
@@ -290,7 +296,7 @@ func TestScriptsRemoveNodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(l.root, "block-drain"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := l.run("w1", l.r.Join["w1"].DeleteBody, JoinToken(labSecret, "w1")+"\n"+admin)
+	out, err := l.run("m1", l.r.Drain["w1"].DeleteBody, "")
 	if err == nil {
 		t.Fatalf("a blocked drain must fail the delete:\n%s", out)
 	}

@@ -548,9 +548,6 @@ func TestPreflightRunsOnThisMachine(t *testing.T) {
 		if cpuFail != (cpus < 8) {
 			t.Errorf("CPU verdict wrong for %d CPUs:\n%s", cpus, out)
 		}
-		if !strings.Contains(out, "ok: prod-worker-3 resolves to") {
-			t.Errorf("peer resolution not checked:\n%s", out)
-		}
 	})
 	t.Run("stg lab", func(t *testing.T) {
 		r := renderStack(t, "stg", map[string]string{"lab": "true"})
