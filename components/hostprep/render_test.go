@@ -218,7 +218,11 @@ func TestBasePinsAndChecksPeerResolution(t *testing.T) {
 		if !strings.Contains(base, fmt.Sprintf("\n%s %s\n", d.addr, d.name)) {
 			t.Errorf("base does not pin %s %s in /etc/hosts", d.addr, d.name)
 		}
-		if !strings.Contains(base, fmt.Sprintf(`[ "$resolved" = %s ] || die "%s resolves to`, d.addr, d.name)) {
+		self := ""
+		if d.name == "w1" {
+			self = "|127.*"
+		}
+		if !strings.Contains(base, fmt.Sprintf("  %s%s) ;;\n  *) die \"%s resolves to", d.addr, self, d.name)) {
 			t.Errorf("base does not check that %s resolves to %s", d.name, d.addr)
 		}
 		if strings.Contains(pre, d.addr+" ") || strings.Contains(pre, "getent ahostsv4 "+d.name) {
