@@ -635,7 +635,14 @@ func (l *stackLab) addWorkerHostDown() {
 	for _, s := range steps {
 		planned[resName(s.URN)] = true
 	}
-	pid := readPID(t, filepath.Join(l.dir, "run", "h5.pid"))
+	// h5's machine: the init of its container (killing it ends every process of the container's
+	// PID namespace at once, as a power cut would; systemd-nspawn then exits).
+	nspawn := readPID(t, filepath.Join(l.dir, "run", "h5.pid"))
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawn, nspawn))
+	if err != nil || len(strings.Fields(string(kids))) != 1 {
+		t.Fatalf("h5's container init (child of systemd-nspawn %d): %v %q", nspawn, err, kids)
+	}
+	pid := atoi(t, strings.Fields(string(kids))[0])
 	var once sync.Once
 	killed := ""
 	out, err := l.pulumi(30*time.Minute, "", func(line string) {
