@@ -245,6 +245,7 @@ func joinStdin(mk microk8s.Rendered, n, admin string) string {
 
 func TestDoublesLab(t *testing.T) {
 	Require(t)
+	requireK8sLab(t)
 	start := time.Now()
 	l := doublesEnv(t)
 	l.setUp(t)

@@ -68,6 +68,26 @@ func requireStackLab(t *testing.T) {
 	}
 }
 
+// requireK8sLab skips unless the lab's control plane can start (its binaries built by
+// `scripts/tools.sh --lab`; etcd, kubectl and openssl installed).
+func requireK8sLab(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		if fi, err := os.Stat(filepath.Join(cacheDir(), "bin", b)); err != nil || fi.Mode()&0o111 == 0 {
+			missing = append(missing, filepath.Join(cacheDir(), "bin", b))
+		}
+	}
+	for _, c := range []string{"etcd", "kubectl", "openssl", "curl", "losetup"} {
+		if _, err := exec.LookPath(c); err != nil {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("lab control plane: missing %s: run `sudo bash scripts/tools.sh --lab`", strings.Join(missing, ", "))
+	}
+}
+
 // stackLab is a running full-stack lab and the lab stack's Pulumi workspace.
 type stackLab struct {
 	t       *testing.T
