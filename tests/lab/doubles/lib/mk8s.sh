@@ -87,6 +87,7 @@ mk8s_set_role() {
 mk8s_register_node() {
   local role=$1 ver node status os mem
   ver=$(mk8s_kube_version)
+  # shellcheck source=/dev/null
   os=$(. /etc/os-release && echo "$PRETTY_NAME")
   mem=$(awk '/^MemTotal:/ {print $2 "Ki"}' /proc/meminfo)
   node=$(jq -n --arg n "$SELF" --arg role "$role" '{apiVersion: "v1", kind: "Node", metadata: {name: $n,
