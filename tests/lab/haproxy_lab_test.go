@@ -128,6 +128,12 @@ func Run(h Host, cmdline, stdin string, timeout time.Duration) (string, string, 
 	if err != nil {
 		return "", "", err
 	}
+	return runSession(client, h.Name, cmdline, stdin, timeout)
+}
+
+// runSession runs one command line in a new session of client (then closed), stdin when given,
+// bounded by timeout; it returns stdout and stderr.
+func runSession(client *ssh.Client, name, cmdline, stdin string, timeout time.Duration) (string, string, error) {
 	defer client.Close()
 	sess, err := client.NewSession()
 	if err != nil {
@@ -145,7 +151,7 @@ func Run(h Host, cmdline, stdin string, timeout time.Duration) (string, string, 
 	case err = <-done:
 	case <-time.After(timeout):
 		client.Close()
-		err = fmt.Errorf("%s: command did not finish within %s", h.Name, timeout)
+		err = fmt.Errorf("%s: command did not finish within %s", name, timeout)
 	}
 	return stdout.String(), stderr.String(), err
 }

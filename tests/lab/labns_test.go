@@ -3,13 +3,11 @@
 package lab
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -75,25 +73,5 @@ func RunIn(ns string, h Host, cmdline, stdin string, timeout time.Duration) (str
 		conn.Close()
 		return "", "", err
 	}
-	client := ssh.NewClient(cc, chans, reqs)
-	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		return "", "", err
-	}
-	defer sess.Close()
-	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
-	if stdin != "" {
-		sess.Stdin = strings.NewReader(stdin)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sess.Run(cmdline) }()
-	select {
-	case err = <-done:
-	case <-time.After(timeout):
-		client.Close()
-		err = fmt.Errorf("%s: command did not finish within %s", h.Name, timeout)
-	}
-	return stdout.String(), stderr.String(), err
+	return runSession(ssh.NewClient(cc, chans, reqs), h.Name, cmdline, stdin, timeout)
 }
