@@ -82,23 +82,11 @@ func TestDeployClusterLayerWiring(t *testing.T) {
 // The render output has every layer's files for every host it concerns.
 func TestRenderIncludesClusterLayer(t *testing.T) {
 	for _, stack := range stacksUnderTest {
-		src := stackSource(t, stack)
-		cfg, err := LoadForRender(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		arts, err := Render(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		have := map[string]bool{}
-		for _, a := range arts {
-			have[a.Path] = true
-		}
+		cfg, files := renderStack(t, stack)
 		first := cfg.firstMaster().Name
 		for _, p := range []string{first + "/microk8s/10-install.sh", first + "/microk8s/90-finalize.sh", first + "/storage/20-connect.sh",
 			cfg.MicroCephPlan().Nodes[0].Name + "/microceph/10-install.sh", "MANIFEST.md"} {
-			if !have[p] {
+			if _, ok := files[p]; !ok {
 				t.Errorf("%s: render lacks %s", stack, p)
 			}
 		}

@@ -668,22 +668,7 @@ func TestDeployRunsWhatRenderWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := ReadStackFile("../Pulumi." + stack + ".yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := LoadForRender(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			arts, err := Render(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byPath := map[string]string{}
-			for _, a := range arts {
-				byPath[a.Path] = a.Content
-			}
+			_, byPath := renderStack(t, stack)
 			for _, h := range stackFileHosts(t, stack) {
 				for j, s := range hostprep.Steps {
 					step, body := scriptOf(t, m.Named(t, "prep-"+h.Name+"-"+s))

@@ -175,6 +175,25 @@ func runBuild(t testing.TB, src *FileSource) (*mocktest.Mocks, *builtStack) {
 }
 
 // loadStack loads a shipped stack (secrets set) and fails the test on any problem.
+// renderStack renders a shipped stack as the render command does (no secrets): its config and
+// every file's content by path.
+func renderStack(t testing.TB, stack string) (*Config, map[string]string) {
+	t.Helper()
+	cfg, err := LoadForRender(stackSource(t, stack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]string{}
+	for _, a := range arts {
+		byPath[a.Path] = a.Content
+	}
+	return cfg, byPath
+}
+
 func loadStack(t testing.TB, stack string) *Config {
 	t.Helper()
 	cfg, err := Load(stackSource(t, stack))
