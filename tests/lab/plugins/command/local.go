@@ -9,7 +9,6 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // LocalCommand is command:local:Command: a command run on the machine that runs Pulumi.
@@ -116,41 +115,21 @@ func (c *LocalCommand) WireDependencies(f infer.FieldSelector, args *LocalComman
 // Create runs `create` (nothing when it is unset, nothing during preview).
 func (*LocalCommand) Create(ctx context.Context, req infer.CreateRequest[LocalCommandInputs]) (infer.CreateResponse[LocalCommandOutputs], error) {
 	state := LocalCommandOutputs{LocalCommandInputs: req.Inputs}
-	id, err := resource.NewUniqueHex(req.Name, 8, 0)
-	if err != nil {
-		return infer.CreateResponse[LocalCommandOutputs]{}, err
-	}
-	if req.DryRun || state.Create == nil {
-		return infer.CreateResponse[LocalCommandOutputs]{ID: id, Output: state}, nil
-	}
-	err = state.run(ctx, *state.Create)
+	id, err := createCommand(ctx, req.Name, req.DryRun, state.Create, &state)
 	return infer.CreateResponse[LocalCommandOutputs]{ID: id, Output: state}, err
 }
 
 // Update runs `update`, or `create` when `update` is unset.
 func (*LocalCommand) Update(ctx context.Context, req infer.UpdateRequest[LocalCommandInputs, LocalCommandOutputs]) (infer.UpdateResponse[LocalCommandOutputs], error) {
 	state := LocalCommandOutputs{LocalCommandInputs: req.Inputs, BaseOutputs: req.State.BaseOutputs}
-	if req.DryRun {
-		return infer.UpdateResponse[LocalCommandOutputs]{Output: state}, nil
-	}
-	cmd := req.Inputs.Update
-	if cmd == nil {
-		cmd = req.Inputs.Create
-	}
-	if cmd == nil {
-		return infer.UpdateResponse[LocalCommandOutputs]{Output: state}, nil
-	}
-	err := state.run(ctx, *cmd)
+	err := updateCommand(ctx, req.DryRun, req.Inputs.Update, req.Inputs.Create, &state)
 	return infer.UpdateResponse[LocalCommandOutputs]{Output: state}, err
 }
 
 // Delete runs `delete` of the state (the old inputs), if any.
 func (*LocalCommand) Delete(ctx context.Context, req infer.DeleteRequest[LocalCommandOutputs]) (infer.DeleteResponse, error) {
-	if req.State.Delete == nil {
-		return infer.DeleteResponse{}, nil
-	}
 	state := req.State
-	return infer.DeleteResponse{}, state.run(ctx, *state.Delete)
+	return infer.DeleteResponse{}, deleteCommand(ctx, state.Delete, &state)
 }
 
 // run executes cmd with the interpreter (default /bin/sh -c) in dir (default the working

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // ResourceInputs are the inputs every command resource has.
@@ -113,14 +112,7 @@ func (c *RemoteCommand) WireDependencies(f infer.FieldSelector, args *RemoteComm
 // Create runs `create` (nothing when it is unset, nothing during preview).
 func (*RemoteCommand) Create(ctx context.Context, req infer.CreateRequest[RemoteCommandInputs]) (infer.CreateResponse[RemoteCommandOutputs], error) {
 	state := RemoteCommandOutputs{RemoteCommandInputs: req.Inputs}
-	id, err := resource.NewUniqueHex(req.Name, 8, 0)
-	if err != nil {
-		return infer.CreateResponse[RemoteCommandOutputs]{}, err
-	}
-	if req.DryRun || state.Create == nil {
-		return infer.CreateResponse[RemoteCommandOutputs]{ID: id, Output: state}, nil
-	}
-	err = state.run(ctx, *state.Create)
+	id, err := createCommand(ctx, req.Name, req.DryRun, state.Create, &state)
 	return infer.CreateResponse[RemoteCommandOutputs]{ID: id, Output: state}, err
 }
 
@@ -128,27 +120,14 @@ func (*RemoteCommand) Create(ctx context.Context, req infer.CreateRequest[Remote
 // the environment (addPreviousOutputInEnv).
 func (*RemoteCommand) Update(ctx context.Context, req infer.UpdateRequest[RemoteCommandInputs, RemoteCommandOutputs]) (infer.UpdateResponse[RemoteCommandOutputs], error) {
 	state := RemoteCommandOutputs{RemoteCommandInputs: req.Inputs, BaseOutputs: req.State.BaseOutputs}
-	if req.DryRun {
-		return infer.UpdateResponse[RemoteCommandOutputs]{Output: state}, nil
-	}
-	cmd := req.Inputs.Update
-	if cmd == nil {
-		cmd = req.Inputs.Create
-	}
-	if cmd == nil {
-		return infer.UpdateResponse[RemoteCommandOutputs]{Output: state}, nil
-	}
-	err := state.run(ctx, *cmd)
+	err := updateCommand(ctx, req.DryRun, req.Inputs.Update, req.Inputs.Create, &state)
 	return infer.UpdateResponse[RemoteCommandOutputs]{Output: state}, err
 }
 
 // Delete runs `delete` of the state (the old inputs), if any.
 func (*RemoteCommand) Delete(ctx context.Context, req infer.DeleteRequest[RemoteCommandOutputs]) (infer.DeleteResponse, error) {
-	if req.State.Delete == nil {
-		return infer.DeleteResponse{}, nil
-	}
 	state := req.State
-	return infer.DeleteResponse{}, state.run(ctx, *state.Delete)
+	return infer.DeleteResponse{}, deleteCommand(ctx, state.Delete, &state)
 }
 
 // run executes cmd in one SSH session and stores its stdout and stderr in c.
