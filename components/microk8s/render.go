@@ -281,24 +281,22 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	for _, name := range r.JoinOrder {
 		n := byName[name]
 		td := tokenData{commonData: common, Node: n, TTL: TokenTTL}
-		tok, err := renderWithDelete("microk8s-token-"+name, "token.sh.tmpl", "token-delete.sh.tmpl", td)
+		tok, err := renderWithDelete("microk8s-token-"+name, "token.sh.tmpl", "token-delete.sh.tmpl", td, true)
 		if err != nil {
 			return r, err
 		}
 		r.Token[name] = tok
 		jd := joinData{commonData: common, Node: n, Worker: !n.Master(), FirstMasterAddress: r.FirstMaster.Address, AgentPort: agentPort}
-		join, err := renderWithDelete("microk8s-join", "join.sh.tmpl", "join-delete.sh.tmpl", jd)
+		join, err := renderWithDelete("microk8s-join", "join.sh.tmpl", "join-delete.sh.tmpl", jd, true)
 		if err != nil {
 			return r, err
 		}
 		r.Join[name] = join
 		if !n.Master() {
-			d, err := renderWithDelete("microk8s-drain-"+name, "drain.sh.tmpl", "drain-delete.sh.tmpl", td)
-			if err != nil {
+			// no token, no kubeconfig: its output is shown
+			if r.Drain[name], err = renderWithDelete("microk8s-drain-"+name, "drain.sh.tmpl", "drain-delete.sh.tmpl", td, false); err != nil {
 				return r, err
 			}
-			d.Secret = false // no token, no kubeconfig: its output is shown
-			r.Drain[name] = d
 		}
 	}
 	if r.Kubeconfig, err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
@@ -315,12 +313,14 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	return r, nil
 }
 
-// renderWithDelete renders a secret step (stdin carries the token) and its delete script.
-func renderWithDelete(step, create, del string, data any) (remotecmd.Script, error) {
-	s, err := secretScript(step, create, data)
+// renderWithDelete renders a step and its delete script; secret: its stdin carries the token
+// (logging none, secret outputs).
+func renderWithDelete(step, create, del string, data any, secret bool) (remotecmd.Script, error) {
+	s, err := remotecmd.Render(step, tmpl.Lookup(create), data)
 	if err != nil {
 		return s, err
 	}
+	s.Secret = secret
 	d, err := remotecmd.Render(step+"-delete", tmpl.Lookup(del), data)
 	if err != nil {
 		return s, err
