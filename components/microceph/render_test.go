@@ -4,12 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/contract"
 	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
@@ -188,62 +188,14 @@ func TestShellcheckRenderedScripts(t *testing.T) {
 	}
 }
 
-// Tool invocations: the tool in command position, then up to three plain words (sub-commands),
-// outside comments and double-quoted strings (messages).
-var (
-	toolRe     = regexp.MustCompile(`(?:^\s*|[({|;&!]\s*|\b(?:if|then|else|elif|do|while|until)\s+)((?:snap|microceph(?:\.ceph|\.rbd)?|microk8s)(?:[ \t]+[a-z][a-z-]*){0,3})`)
-	dquoteRe   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	codeSpanRe = regexp.MustCompile("(?m)^\\| `([^`]+)`") // the command line opening a table row
-)
-
-func verbs(text string) map[string]bool {
-	out := map[string]bool{}
-	for _, line := range strings.Split(text, "\n") {
-		if i := strings.Index(line, "#"); i >= 0 && (i == 0 || line[i-1] == ' ') {
-			line = line[:i]
-		}
-		line = dquoteRe.ReplaceAllStringFunc(line, func(q string) string {
-			if strings.Contains(q, "$(") {
-				return q // a command substitution runs
-			}
-			return `""`
-		})
-		for _, m := range toolRe.FindAllStringSubmatch(line, -1) {
-			out[strings.Join(strings.Fields(m[1]), " ")] = true
-		}
-	}
-	return out
-}
-
-// contractVerbs are the verbs of the command lines CONTRACT.md lists (code spans that start with
-// one of the tools), restricted to the given tools.
-func contractVerbs(t *testing.T, path string, tools ...string) map[string]bool {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, m := range codeSpanRe.FindAllStringSubmatch(string(b), -1) {
-		f := strings.Fields(m[1])
-		if len(f) < 2 || !slices.Contains(tools, f[0]) {
-			continue
-		}
-		for v := range verbs(m[1]) {
-			out[v] = true
-		}
-	}
-	return out
-}
-
 func TestContractCoversScripts(t *testing.T) {
 	used := map[string]bool{}
 	for _, body := range allScripts(t) {
-		for v := range verbs(body) {
+		for v := range contract.Verbs(body) {
 			used[v] = true
 		}
 	}
-	listed := contractVerbs(t, "CONTRACT.md", "snap", "microceph", "microceph.ceph", "microceph.rbd")
+	listed := contract.Listed(t, "CONTRACT.md", "snap", "microceph", "microceph.ceph", "microceph.rbd")
 	if len(used) < 20 || len(listed) < 20 {
 		t.Fatalf("too few command lines found: %d used, %d listed", len(used), len(listed))
 	}

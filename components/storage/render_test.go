@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/contract"
 	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
 
@@ -105,33 +105,6 @@ func TestShellcheckAndYamllint(t *testing.T) {
 	}
 }
 
-var (
-	toolRe     = regexp.MustCompile(`(?:^\s*|[({|;&!]\s*|\b(?:if|then|else|elif|do|while|until)\s+)((?:snap|microceph(?:\.ceph|\.rbd)?|microk8s)(?:[ \t]+[a-z][a-z-]*){0,3})`)
-	dquoteRe   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	codeSpanRe = regexp.MustCompile("(?m)^\\| `([^`]+)`") // the command line opening a table row
-)
-
-// verbs: the tool in command position and up to three sub-command words, outside comments and
-// messages (the same rule as components/microceph's contract test).
-func verbs(text string) map[string]bool {
-	out := map[string]bool{}
-	for _, line := range strings.Split(text, "\n") {
-		if i := strings.Index(line, "#"); i >= 0 && (i == 0 || line[i-1] == ' ') {
-			line = line[:i]
-		}
-		line = dquoteRe.ReplaceAllStringFunc(line, func(q string) string {
-			if strings.Contains(q, "$(") {
-				return q
-			}
-			return `""`
-		})
-		for _, m := range toolRe.FindAllStringSubmatch(line, -1) {
-			out[strings.Join(strings.Fields(m[1]), " ")] = true
-		}
-	}
-	return out
-}
-
 func TestContractCoversScripts(t *testing.T) {
 	used := map[string]bool{}
 	for _, name := range []string{"ceph-rbd", "cold-rbd"} {
@@ -140,23 +113,12 @@ func TestContractCoversScripts(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range r.Scripts {
-			for v := range verbs(s.Body) {
+			for v := range contract.Verbs(s.Body) {
 				used[v] = true
 			}
 		}
 	}
-	b, err := os.ReadFile("../microceph/CONTRACT.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed := map[string]bool{}
-	for _, m := range codeSpanRe.FindAllStringSubmatch(string(b), -1) {
-		if strings.HasPrefix(m[1], "microk8s ") {
-			for v := range verbs(m[1]) {
-				listed[v] = true
-			}
-		}
-	}
+	listed := contract.Listed(t, "../microceph/CONTRACT.md", "microk8s")
 	if len(used) < 8 {
 		t.Fatalf("only %d command lines found in the scripts", len(used))
 	}
