@@ -11,11 +11,7 @@ import (
 func TestDeployClusterLayerWiring(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatalf("Deploy: %v", err)
-			}
+			m, src := deployStack(t, stack)
 			cfg, err := Load(src)
 			if err != nil {
 				t.Fatal(err)

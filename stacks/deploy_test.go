@@ -31,11 +31,7 @@ func isTopLevel(r mocktest.Resource) bool {
 func TestDeployHosts(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatalf("Deploy: %v", err)
-			}
+			m, src := deployStack(t, stack)
 			want := stackFileHosts(t, stack)
 
 			comps := m.ByType(hosts.Token)
@@ -150,11 +146,7 @@ func TestDeployHostOutputs(t *testing.T) {
 func TestDeployHostPrepChains(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatalf("Deploy: %v", err)
-			}
+			m, _ := deployStack(t, stack)
 			want := stackFileHosts(t, stack)
 			if got := len(m.ByType(hostprep.Token)); got != len(want) {
 				t.Errorf("%d HostPrep components, want %d", got, len(want))
@@ -663,11 +655,7 @@ func diffAdmits(got, want map[string][]string) string {
 func TestDeployRunsWhatRenderWrites(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, _ := deployStack(t, stack)
 			_, byPath := renderStack(t, stack)
 			for _, h := range stackFileHosts(t, stack) {
 				for j, s := range hostprep.Steps {
@@ -736,11 +724,7 @@ func secretAt(v resource.PropertyValue, path ...string) bool {
 func TestDeploySecretsStaySecret(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, src := deployStack(t, stack)
 			needles := map[string]string{}
 			for _, k := range requiredSecrets[stack] {
 				v, _ := src.Get(k)

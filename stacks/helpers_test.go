@@ -140,6 +140,18 @@ func runStack(t testing.TB, src *FileSource) (*mocktest.Mocks, error) {
 	return runMocks(t, cfg, secretKeys, Deploy)
 }
 
+// deployStack runs Deploy under mocks on a shipped stack and fails the test when it errs; it
+// returns the recorded graph and the stack's source.
+func deployStack(t testing.TB, stack string) (*mocktest.Mocks, *FileSource) {
+	t.Helper()
+	src := stackSource(t, stack)
+	m, err := runStack(t, src)
+	if err != nil {
+		t.Fatalf("Deploy: %v", err)
+	}
+	return m, src
+}
+
 // builtStack is what runBuild captured from the program run: the Stack and its resolved outputs.
 type builtStack struct {
 	Stack     *Stack

@@ -10,11 +10,7 @@ import (
 func TestDeployPlatformOrdering(t *testing.T) {
 	for _, stack := range stacksUnderTest {
 		t.Run(stack, func(t *testing.T) {
-			src := stackSource(t, stack)
-			m, err := runStack(t, src)
-			if err != nil {
-				t.Fatalf("Deploy: %v", err)
-			}
+			m, src := deployStack(t, stack)
 			cfg, err := Load(src)
 			if err != nil {
 				t.Fatal(err)
