@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
+
 	"github.com/pm4ml/pm4ml-onprem/stacks"
 )
 
@@ -33,7 +35,7 @@ func TestStackLabEnv(t *testing.T) {
 		for _, r := range h.Roles {
 			roles[string(r)] = append(roles[string(r)], h.Name)
 		}
-		if want := fmt.Sprintf("10.77.0.%s", fmt.Sprint(10+atoi(t, strings.TrimPrefix(h.Name, "h")))); h.Address != want {
+		if want := fmt.Sprintf("10.77.0.%d", 10+atoi(t, strings.TrimPrefix(h.Name, "h"))); h.Address != want {
 			t.Errorf("host %s: address %s, the lab gives it %s", h.Name, h.Address, want)
 		}
 	}
@@ -142,40 +144,35 @@ func startStackLab(t *testing.T) *stackLab {
 			}
 		}
 	}
-	l := &stackLab{t: t, repo: repoRoot(t), dir: stackDir(), ns: stackNS()}
-	l.key = filepath.Join(l.dir, "run", "id_ed25519")
+	dir := stackDir()
+	l := &stackLab{t: t, dir: dir, ns: stackNS(), key: filepath.Join(dir, "run", "id_ed25519"),
+		logs: filepath.Join(dir, "logs"), proj: filepath.Join(dir, "project"), hosts: cfg.Hosts}
+	l.cfgFile = filepath.Join(l.proj, "Pulumi.stacklab.yaml")
 	t.Setenv("PM4ML_STACKLAB_DIR", l.dir)
 
-	if reuseStackLab() {
-		setMachineSysctls(t, machine)
-		b, _ := exec.Command("bash", "plugins/build.sh").Output()
-		l.logs = filepath.Join(l.dir, "logs")
-		l.env = pulumiEnv(t, l.dir, strings.TrimSpace(string(b)))
-		l.repo = filepath.Join(l.dir, "project")
-		l.cfgFile = filepath.Join(l.repo, "Pulumi.stacklab.yaml")
-		return l
-	}
-	// A fresh lab: whatever an earlier run left is torn down first.
-	if out, err := stackScript(t, 5*time.Minute, "stack-down.sh", "--purge"); err != nil {
-		t.Fatalf("stack-down.sh --purge: %v\n%s", err, out)
-	}
-	t0 := time.Now()
-	out, err := stackScript(t, 20*time.Minute, "stack-up.sh")
-	t.Logf("stack-up.sh (%.0f s):\n%s", time.Since(t0).Seconds(), tail(out, 30))
-	if os.Getenv("PM4ML_LAB_KEEP") != "1" {
-		t.Cleanup(func() {
-			if out, err := stackScript(t, 5*time.Minute, "stack-down.sh"); err != nil {
-				t.Errorf("stack-down.sh: %v\n%s", err, out)
-			}
-		})
-	}
-	if err != nil {
-		t.Fatalf("stack-up.sh: %v", err)
+	if !reuseStackLab() {
+		// A fresh lab: whatever an earlier run left is torn down first.
+		if out, err := stackScript(t, 5*time.Minute, "stack-down.sh", "--purge"); err != nil {
+			t.Fatalf("stack-down.sh --purge: %v\n%s", err, out)
+		}
+		t0 := time.Now()
+		out, err := stackScript(t, 20*time.Minute, "stack-up.sh")
+		t.Logf("stack-up.sh (%.0f s):\n%s", time.Since(t0).Seconds(), tail(out, 30))
+		if os.Getenv("PM4ML_LAB_KEEP") != "1" {
+			t.Cleanup(func() {
+				if out, err := stackScript(t, 5*time.Minute, "stack-down.sh"); err != nil {
+					t.Errorf("stack-down.sh: %v\n%s", err, out)
+				}
+			})
+		}
+		if err != nil {
+			t.Fatalf("stack-up.sh: %v", err)
+		}
 	}
 	setMachineSysctls(t, machine)
 	if builtin := prepareModules(t, mods); len(builtin) > 0 {
 		list := strings.Join(builtin, "\n") + "\n"
-		for _, h := range cfg.Hosts {
+		for _, h := range l.hosts {
 			l.mustSSH(h.Address, `d=/lib/modules/$(uname -r); mkdir -p "$d"; cat >"$d/modules.builtin" <<'EOF'`+"\n"+list+"EOF")
 		}
 	}
@@ -187,33 +184,30 @@ func startStackLab(t *testing.T) *stackLab {
 	}
 	labBin := strings.TrimSpace(string(b))
 	t.Logf("stand-in plugins: %q (empty: the real plugins are installed)", labBin)
+	l.env = pulumiEnv(t, l.dir, labBin)
+	if reuseStackLab() {
+		return l
+	}
 
-	l.logs = filepath.Join(l.dir, "logs")
-	for _, d := range []string{l.logs, filepath.Join(l.dir, "pulumi-state"), filepath.Join(l.dir, "pulumi-home")} {
+	for _, d := range []string{l.logs, l.proj, filepath.Join(l.dir, "pulumi-state"), filepath.Join(l.dir, "pulumi-home")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l.env = pulumiEnv(t, l.dir, labBin)
 	// The project: this repository's Pulumi.yaml in the state dir with `main` pointing back at
 	// the program, so the CLI writes the lab stack's file (encryption salt) there, not here.
-	proj := filepath.Join(l.dir, "project")
-	if err := os.MkdirAll(proj, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	py, err := os.ReadFile(filepath.Join(l.repo, "Pulumi.yaml"))
+	repo := repoRoot(t)
+	py, err := os.ReadFile(filepath.Join(repo, "Pulumi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := filepath.Rel(proj, l.repo)
+	rel, err := filepath.Rel(l.proj, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(proj, "Pulumi.yaml"), append(py, []byte("main: "+rel+"\n")...), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(l.proj, "Pulumi.yaml"), append(py, []byte("main: "+rel+"\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l.repo = proj
-	l.cfgFile = filepath.Join(proj, "Pulumi.stacklab.yaml")
 	src, err := os.ReadFile(stackLabFile)
 	if err != nil {
 		t.Fatal(err)
@@ -423,9 +417,8 @@ var acceptedRe = regexp.MustCompile(`Accepted publickey`)
 // sshLogins counts each host's accepted SSH logins so far (sshd's journal).
 func (l *stackLab) sshLogins() map[string]int {
 	l.t.Helper()
-	cfg, _ := loadStackFile(l.t, stackLabFile)
 	n := map[string]int{}
-	for _, h := range cfg.Hosts {
+	for _, h := range l.hosts {
 		out := l.mustSSH(h.Address, "journalctl -q --no-pager -t sshd -t sshd-session -g 'Accepted publickey' | wc -l")
 		n[h.Name] = atoi(l.t, strings.TrimSpace(out))
 	}
@@ -491,7 +484,7 @@ func (l *stackLab) rerunScripts() {
 // plain unwraps a secret of `stack export --show-secrets` ({<sig>: <secret>, "plaintext": JSON}).
 func plain(v any) any {
 	m, ok := v.(map[string]any)
-	if !ok || m["4dabf18193072939515e22adb298388d"] != "1b47061264138c4ac30d75fd1eb44270" {
+	if !ok || m[sig.Key] != sig.Secret {
 		return v
 	}
 	s, _ := m["plaintext"].(string)
@@ -713,7 +706,7 @@ func errorLines(out string) []string {
 	var errs []string
 	in := false
 	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "error:") || strings.Contains(line, "error:") {
+		if strings.Contains(line, "error:") {
 			errs = append(errs, strings.TrimSpace(line))
 			in = true
 			continue

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+	"github.com/pm4ml/pm4ml-onprem/stacks"
 )
 
 const (
@@ -91,8 +92,9 @@ func requireK8sLab(t *testing.T) {
 // stackLab is a running full-stack lab and the lab stack's Pulumi workspace.
 type stackLab struct {
 	t       *testing.T
-	repo    string // the project (Pulumi.yaml, main.go)
-	dir     string // state
+	proj    string            // the project dir: Pulumi.yaml with `main` pointing at this repository
+	hosts   []stacks.HostSpec // the lab stack's hosts
+	dir     string            // state
 	ns      string
 	cfgFile string // the stack's config file (a copy of stackLabFile with the secrets)
 	env     []string
@@ -164,7 +166,7 @@ func (l *stackLab) pulumi(timeout time.Duration, stdin string, stream func(strin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns, filepath.Join(cacheDir(), "bin", "pulumi")}, args...)...)
-	cmd.Dir = l.repo
+	cmd.Dir = l.proj
 	cmd.Env = l.env
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 30 * time.Second
@@ -326,15 +328,15 @@ func tail(s string, n int) string {
 	return strings.Join(ls, "\n")
 }
 
-// progressRe matches the CLI's per-resource progress lines, e.g.
-// " +  command:remote:Command h5-hostprep-base created (3s)".
-var progressRe = regexp.MustCompile(`^\s*[-+~]{0,2}\+?-?\s*(\S+:\S+:\S+)\s+(\S+)\s+(created|updated|deleted|replaced|creating|updating|deleting|creating failed|updating failed)\b`)
+// doneRe matches the CLI's progress line of a finished resource step, e.g.
+// " +  command:remote:Command prep-h5-base created (3s)".
+var doneRe = regexp.MustCompile(`^\s*[-+~]*\s*(\S+:\S+:\S+)\s+(\S+)\s+(created|updated|deleted|replaced)\b`)
 
 // completed lists the resources a CLI output reports done (created/updated/deleted/replaced).
 func completed(out string) []string {
 	var done []string
 	for _, line := range strings.Split(out, "\n") {
-		if m := progressRe.FindStringSubmatch(line); m != nil && !strings.HasSuffix(m[3], "ing") && !strings.Contains(m[3], "failed") {
+		if m := doneRe.FindStringSubmatch(line); m != nil {
 			done = append(done, m[2])
 		}
 	}
