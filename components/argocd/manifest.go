@@ -256,19 +256,29 @@ func ensureMap(m map[string]any, key string) map[string]any {
 	return v
 }
 
-// collectArgoTags records the tags of quay.io/argoproj/argocd images in a workload's pod spec.
-func collectArgoTags(obj map[string]any, tags map[string]bool) {
+// podContainers are the containers and init containers of a workload's pod template.
+func podContainers(obj map[string]any) []map[string]any {
 	spec, _ := obj["spec"].(map[string]any)
 	tmpl, _ := spec["template"].(map[string]any)
 	pod, _ := tmpl["spec"].(map[string]any)
+	var out []map[string]any
 	for _, key := range []string{"containers", "initContainers"} {
 		cs, _ := pod[key].([]any)
 		for _, c := range cs {
-			cm, _ := c.(map[string]any)
-			img, _ := cm["image"].(string)
-			if repo, tag, ok := strings.Cut(img, ":"); ok && strings.HasSuffix(repo, "/argoproj/argocd") {
-				tags[tag] = true
+			if cm, ok := c.(map[string]any); ok {
+				out = append(out, cm)
 			}
+		}
+	}
+	return out
+}
+
+// collectArgoTags records the tags of quay.io/argoproj/argocd images in a workload's pod spec.
+func collectArgoTags(obj map[string]any, tags map[string]bool) {
+	for _, c := range podContainers(obj) {
+		img, _ := c["image"].(string)
+		if repo, tag, ok := strings.Cut(img, ":"); ok && strings.HasSuffix(repo, "/argoproj/argocd") {
+			tags[tag] = true
 		}
 	}
 }
@@ -312,23 +322,13 @@ func setDefaultResources(obj map[string]any) {
 	default:
 		return
 	}
-	spec, _ := obj["spec"].(map[string]any)
-	tmpl, _ := spec["template"].(map[string]any)
-	pod, _ := tmpl["spec"].(map[string]any)
-	for _, key := range []string{"containers", "initContainers"} {
-		cs, _ := pod[key].([]any)
-		for _, c := range cs {
-			cm, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			res := ensureMap(cm, "resources")
-			for kind, vals := range DefaultResources {
-				m := ensureMap(res, kind)
-				for k, v := range vals {
-					if _, set := m[k]; !set {
-						m[k] = v
-					}
+	for _, c := range podContainers(obj) {
+		res := ensureMap(c, "resources")
+		for kind, vals := range DefaultResources {
+			m := ensureMap(res, kind)
+			for k, v := range vals {
+				if _, set := m[k]; !set {
+					m[k] = v
 				}
 			}
 		}
