@@ -1,7 +1,10 @@
 package stacks
 
 import (
+	"slices"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
 )
 
 // Guide 6 on the built cluster: Argo CD after the cluster and storage, the repository credentials
@@ -46,5 +49,20 @@ func TestDeployPlatformOrdering(t *testing.T) {
 				t.Error("the verification runs before the last wave and the Vault secret")
 			}
 		})
+	}
+}
+
+// TestGuideWavesFixture: the component tests' copy of guide 6.1 is the program's.
+func TestGuideWavesFixture(t *testing.T) {
+	var got [][]string
+	for _, w := range GuideWaves {
+		row := []string{w.Name}
+		for _, a := range w.Apps {
+			row = append(row, a.Name)
+		}
+		got = append(got, row)
+	}
+	if !slices.EqualFunc(got, fixtures.GuideWaves, slices.Equal[[]string]) {
+		t.Errorf("internal/fixtures.GuideWaves %v differs from stacks.GuideWaves %v", fixtures.GuideWaves, got)
 	}
 }

@@ -13,23 +13,12 @@ import (
 	"github.com/pm4ml/pm4ml-onprem/components/vaultsecret"
 	"github.com/pm4ml/pm4ml-onprem/components/verify"
 	"github.com/pm4ml/pm4ml-onprem/components/waves"
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
 // guideWaves is the guide's 6.1 (as stacks maps it onto waves.Wave).
-var guideWaves = [][]string{
-	{"base-utilities", "base-utils"},
-	{"storage", "storage-app"},
-	{"certificate-management", "certmanager-helm", "certmanager-app", "certmanager-clusterissuers"},
-	{"service-mesh", "istio-app", "istio-main-app", "istio-gateways-app"},
-	{"dns-management", "external-dns-app"},
-	{"vault-storage-backend", "consul-app"},
-	{"vault-and-secrets", "vault-app", "vault", "vault-config-operator", "vault-pki-app"},
-	{"stateful-resources", "stateful-resources-operators-app", "common-stateful-resources-app"},
-	{"monitoring", "monitoring-app", "monitoring-install", "monitoring-post-config"},
-	{"identity-and-access", "keycloak-app", "keycloak-install", "keycloak-post-config", "ory-app"},
-	{"pm4ml-core", "pm4ml"},
-}
+var guideWaves = fixtures.GuideWaves
 
 // platform wires the four components the way stacks.Build is to, from an inline program.
 func platform(t *testing.T, wl [][]string) *mocktest.Mocks {

@@ -11,26 +11,14 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
 // guide is section 6.1 of the guide, as the lead maps it (paths apps/<name>, namespace = name).
 func guide() []Wave {
-	spec := [][]string{
-		{"base-utilities", "base-utils"},
-		{"storage", "storage-app"},
-		{"certificate-management", "certmanager-helm", "certmanager-app", "certmanager-clusterissuers"},
-		{"service-mesh", "istio-app", "istio-main-app", "istio-gateways-app"},
-		{"dns-management", "external-dns-app"},
-		{"vault-storage-backend", "consul-app"},
-		{"vault-and-secrets", "vault-app", "vault", "vault-config-operator", "vault-pki-app"},
-		{"stateful-resources", "stateful-resources-operators-app", "common-stateful-resources-app"},
-		{"monitoring", "monitoring-app", "monitoring-install", "monitoring-post-config"},
-		{"identity-and-access", "keycloak-app", "keycloak-install", "keycloak-post-config", "ory-app"},
-		{"pm4ml-core", "pm4ml"},
-	}
 	var out []Wave
-	for _, s := range spec {
+	for _, s := range fixtures.GuideWaves {
 		w := Wave{Name: s[0]}
 		for _, n := range s[1:] {
 			w.Apps = append(w.Apps, App{Name: n, Path: "apps/" + n, Namespace: n})
