@@ -60,7 +60,8 @@ func deploy(t *testing.T, storageClass string) (*mocktest.Mocks, *captured) {
 			return err
 		}
 		got.st = st
-		st.StorageClasses.ApplyT(func(v map[string]any) map[string]any { got.classes = v; return v })
+		// exported: the run waits for it
+		ctx.Export("storageClasses", st.StorageClasses.ApplyT(func(v map[string]any) map[string]any { got.classes = v; return v }))
 		return nil
 	})
 	if err != nil {

@@ -69,14 +69,15 @@ type seen struct {
 	keySecret bool
 }
 
-func watch(c *VPN, s *seen) {
-	c.PublicKey.ApplyT(func(v string) string { s.mu.Lock(); s.publicKey = v; s.mu.Unlock(); return v })
-	c.Port.ApplyT(func(v int) int { s.mu.Lock(); s.port = v; s.mu.Unlock(); return v })
-	c.PeerCount.ApplyT(func(v int) int { s.mu.Lock(); s.peers = v; s.mu.Unlock(); return v })
-	c.Address.ApplyT(func(v string) string { s.mu.Lock(); s.address = v; s.mu.Unlock(); return v })
-	c.Interface.ApplyT(func(v string) string { s.mu.Lock(); s.iface = v; s.mu.Unlock(); return v })
-	c.Enabled.ApplyT(func(v bool) bool { s.mu.Lock(); s.enabled = v; s.mu.Unlock(); return v })
-	c.Hosts.ApplyT(func(v []string) []string { s.mu.Lock(); s.hosts = v; s.mu.Unlock(); return v })
+// watch records the component's outputs; exporting them makes the program's run wait for them.
+func watch(ctx *pulumi.Context, c *VPN, s *seen) {
+	ctx.Export("publicKey", c.PublicKey.ApplyT(func(v string) string { s.mu.Lock(); s.publicKey = v; s.mu.Unlock(); return v }))
+	ctx.Export("port", c.Port.ApplyT(func(v int) int { s.mu.Lock(); s.port = v; s.mu.Unlock(); return v }))
+	ctx.Export("peerCount", c.PeerCount.ApplyT(func(v int) int { s.mu.Lock(); s.peers = v; s.mu.Unlock(); return v }))
+	ctx.Export("address", c.Address.ApplyT(func(v string) string { s.mu.Lock(); s.address = v; s.mu.Unlock(); return v }))
+	ctx.Export("interface", c.Interface.ApplyT(func(v string) string { s.mu.Lock(); s.iface = v; s.mu.Unlock(); return v }))
+	ctx.Export("enabled", c.Enabled.ApplyT(func(v bool) bool { s.mu.Lock(); s.enabled = v; s.mu.Unlock(); return v }))
+	ctx.Export("hosts", c.Hosts.ApplyT(func(v []string) []string { s.mu.Lock(); s.hosts = v; s.mu.Unlock(); return v }))
 }
 
 func enabledArgs(after map[string]pulumi.Resource) *Args {
@@ -134,7 +135,7 @@ func TestVPNGraph(t *testing.T) {
 		if len(c.Steps) != 2 || len(c.Done) != 2 || c.Done[0] != c.Steps["lb1"] || c.Done[1] != c.Steps["lb2"] {
 			t.Errorf("Steps/Done: %v %v", c.Steps, c.Done)
 		}
-		watch(c, &s)
+		watch(ctx, c, &s)
 		s.pkSecret = pulumi.IsSecret(c.PublicKey)
 		s.keySecret = pulumi.IsSecret(c.Steps["lb1"].Stdin)
 		return nil
@@ -241,7 +242,7 @@ func TestVPNDisabledRegistersNoChildren(t *testing.T) {
 		if len(c.Steps) != 0 || len(c.Done) != 0 {
 			t.Errorf("disabled: steps %v", c.Steps)
 		}
-		watch(c, &s)
+		watch(ctx, c, &s)
 		return nil
 	})
 	if err != nil {
