@@ -28,8 +28,9 @@ ln -sf "$BIN/argocd" "$ACD_STATE/bin/argocd-repo-server"
 crds=$(argocd_module_dir)/manifests/crds
 kc apply --server-side --field-manager=e2e-lab -f "$crds/application-crd.yaml" \
   -f "$crds/appproject-crd.yaml" -f "$crds/applicationset-crd.yaml" >/dev/null
-kc wait --for condition=established --timeout=60s crd/applications.argoproj.io \
-  crd/appprojects.argoproj.io crd/applicationsets.argoproj.io >/dev/null
+# polled: `kubectl wait` fails at once ("accessor error") while a new CRD has no status yet
+wait_for "the Argo CD CRDs established" 60 kc wait --for condition=established --timeout=5s \
+  crd/applications.argoproj.io crd/appprojects.argoproj.io crd/applicationsets.argoproj.io
 kc create namespace argocd --dry-run=client -o yaml | kc apply -f - >/dev/null
 kc -n argocd get secret argocd-secret >/dev/null 2>&1 ||
   kc -n argocd create secret generic argocd-secret \
