@@ -33,7 +33,7 @@ type Config struct {
 	// Network is the addressing and the firewall sources (guide 1.2, 1.3).
 	Network Network `json:"network"`
 	// Hosts lists every machine with its roles (master, worker, haproxy, storage, bastion).
-	Hosts []HostSpec `json:"hosts"`
+	Hosts []HostSpec `json:"hosts" pm4ml:"max=500"`
 	// Proxmox is the Proxmox VE endpoint and template (hostSource proxmox only).
 	Proxmox *Proxmox `json:"proxmox,omitempty"`
 	// MicroK8s is the Kubernetes distribution (guide 2).
@@ -53,7 +53,9 @@ type Config struct {
 	// Verify is the verification of guide 6.6 after the waves.
 	Verify Verify `json:"verify"`
 	// Waves are the Argo CD app waves, in order (default: the guide's 6.1).
-	Waves []Wave `json:"waves,omitempty"`
+	Waves []Wave `json:"waves,omitempty" pm4ml:"max=50"`
+	// Checklist is the pre-deployment checklist gate over the GitOps repository (guide 6.3).
+	Checklist Checklist `json:"checklist"`
 	// RiskAcceptance is the reference of the formal risk acceptance (guide 4.3, 4.4) that allows
 	// master+worker on one node in prod, e.g. a ticket id "RISK-2026-014".
 	RiskAcceptance string `json:"riskAcceptance,omitempty"`
@@ -70,20 +72,20 @@ type Config struct {
 type SSH struct {
 	// User logs in to every host; it needs passwordless sudo unless it is root.
 	User string `json:"user"`
-	Port int    `json:"port,omitempty"` // default 22
+	Port int    `json:"port,omitempty" pm4ml:"nonzero"` // default 22
 	// Bastion is an optional jump host (guide 4.1 "Bastion Host (Optional)").
 	Bastion *Bastion `json:"bastion,omitempty"`
 	// HostKeys optionally pins each host's SSH host key (name -> "ssh-ed25519 AAAA..."). Unset
 	// hosts are accepted on first use, as pulumi-command does.
-	HostKeys map[string]string `json:"hostKeys,omitempty"`
+	HostKeys map[string]string `json:"hostKeys,omitempty" pm4ml:"max=500,maxlen=8192"`
 }
 
 // Bastion is a jump host; its private key is pm4ml:sshPrivateKey unless pm4ml:bastionPrivateKey
 // is set.
 type Bastion struct {
-	Host string `json:"host"`           // address or DNS name of the bastion
-	User string `json:"user,omitempty"` // default: ssh.user
-	Port int    `json:"port,omitempty"` // default 22
+	Host string `json:"host"`                           // address or DNS name of the bastion
+	User string `json:"user,omitempty"`                 // default: ssh.user
+	Port int    `json:"port,omitempty" pm4ml:"nonzero"` // default 22
 }
 
 // Network is guide 1.2/1.3/5.7.
@@ -93,7 +95,7 @@ type Network struct {
 	// Gateway of the internal subnet (cloud-init of Proxmox VMs).
 	Gateway string `json:"gateway,omitempty"`
 	// DNSServers for the VMs (cloud-init).
-	DNSServers []string `json:"dnsServers,omitempty"`
+	DNSServers []string `json:"dnsServers,omitempty" pm4ml:"max=8"`
 	// SearchDomain for the VMs (cloud-init).
 	SearchDomain string `json:"searchDomain,omitempty"`
 	// AdminAllowlist are the CIDRs SSH is admitted from (the bastion hosts are added).
@@ -106,7 +108,7 @@ type Network struct {
 	// the LB SNATs); the HAProxy hosts' own addresses are always admitted.
 	HAProxySourceIPs []string `json:"haproxySourceIps,omitempty"`
 	// NTPServers for time sync (chrony); empty: the distribution's pool.
-	NTPServers []string `json:"ntpServers,omitempty"`
+	NTPServers []string `json:"ntpServers,omitempty" pm4ml:"max=16"`
 }
 
 // HostSpec is one host of the stack.
@@ -118,7 +120,7 @@ type HostSpec struct {
 	// Roles: master, worker, haproxy, storage, bastion (combinations per environment policy).
 	Roles []hosts.Role `json:"roles"`
 	// CephDisks are the data disks MicroCeph takes (storage hosts only), e.g. /dev/sdb.
-	CephDisks []string `json:"cephDisks,omitempty"`
+	CephDisks []string `json:"cephDisks,omitempty" pm4ml:"max=32"`
 	// Proxmox places the VM (hostSource proxmox only).
 	Proxmox *ProxmoxPlacement `json:"proxmox,omitempty"`
 	// Sizing overrides the guide's sizing of the host's roles (larger values only).
@@ -133,30 +135,39 @@ type ProxmoxPlacement struct {
 
 // Proxmox is the Proxmox VE endpoint and the template VMs are cloned from.
 type Proxmox struct {
-	Endpoint     string `json:"endpoint"`           // API URL, e.g. https://pve.example.org:8006/
-	Insecure     bool   `json:"insecure,omitempty"` // skip TLS verification (lab only)
-	Node         string `json:"node"`               // default Proxmox node of the VMs
-	TemplateVMID int    `json:"templateVmId"`       // the Ubuntu 24.04 cloud-init template
-	Datastore    string `json:"datastore"`          // datastore of the VM disks, e.g. local-lvm
-	Bridge       string `json:"bridge"`             // bridge of the internal network, e.g. vmbr0
-	VLAN         int    `json:"vlan,omitempty"`     // VLAN tag of the NIC (optional)
+	Endpoint     string `json:"endpoint" pm4ml:"maxlen=2048"` // API URL, e.g. https://pve.example.org:8006/
+	Insecure     bool   `json:"insecure,omitempty"`           // skip TLS verification (lab only)
+	Node         string `json:"node"`                         // default Proxmox node of the VMs
+	TemplateVMID int    `json:"templateVmId"`                 // the Ubuntu 24.04 cloud-init template
+	Datastore    string `json:"datastore"`                    // datastore of the VM disks, e.g. local-lvm
+	Bridge       string `json:"bridge"`                       // bridge of the internal network, e.g. vmbr0
+	VLAN         int    `json:"vlan,omitempty"`               // VLAN tag of the NIC (optional)
 	// PrefixLength of the static addresses (default: internalSubnet's).
-	PrefixLength int `json:"prefixLength,omitempty"`
+	PrefixLength int `json:"prefixLength,omitempty" pm4ml:"nonzero"`
 }
 
 // MicroK8s is guide 2 (1.31/stable).
 type MicroK8s struct {
+	// Channel is the snap channel; changing it is a rolling upgrade (one minor version at a time).
 	Channel string `json:"channel,omitempty"` // default 1.31/stable
+	// Upgrade tunes the rolling upgrade a channel change runs (backup, masters, then workers).
+	Upgrade MicroK8sUpgrade `json:"upgrade,omitempty"`
+}
+
+// MicroK8sUpgrade tunes the rolling upgrade a channel change runs.
+type MicroK8sUpgrade struct {
+	// MaxUnavailable worker-only nodes are upgraded at once (masters always one at a time).
+	MaxUnavailable int `json:"maxUnavailable,omitempty" pm4ml:"nonzero"` // default 1
 }
 
 // Ceph is the MicroCeph cluster (guide 1.4, 4.1 storage).
 type Ceph struct {
-	Pool              string `json:"pool,omitempty"`              // default "rbd-pm4ml"
-	StorageClass      string `json:"storageClass,omitempty"`      // default "ceph-rbd"
-	LocalStorageClass string `json:"localStorageClass,omitempty"` // default "local-nvme"
-	LocalStoragePath  string `json:"localStoragePath,omitempty"`  // default "/var/lib/pm4ml-local"
-	Channel           string `json:"channel,omitempty"`           // default "squid/stable"
-	ReplicationSize   int    `json:"replicationSize,omitempty"`   // default min(3, storage nodes)
+	Pool              string `json:"pool,omitempty"`                            // default "rbd-pm4ml"
+	StorageClass      string `json:"storageClass,omitempty"`                    // default "ceph-rbd"
+	LocalStorageClass string `json:"localStorageClass,omitempty"`               // default "local-nvme"
+	LocalStoragePath  string `json:"localStoragePath,omitempty"`                // default "/var/lib/pm4ml-local"
+	Channel           string `json:"channel,omitempty"`                         // default "squid/stable"
+	ReplicationSize   int    `json:"replicationSize,omitempty" pm4ml:"nonzero"` // default min(3, storage nodes)
 }
 
 // HAProxy is guide 5.
@@ -171,19 +182,19 @@ type HAProxy struct {
 	// Interface carrying the VIP on the HAProxy hosts (default eth0).
 	Interface    string `json:"interface,omitempty"`
 	StatsEnabled bool   `json:"statsEnabled,omitempty"`
-	StatsPort    int    `json:"statsPort,omitempty"` // default 8404
-	StatsUser    string `json:"statsUser,omitempty"` // default "admin"
+	StatsPort    int    `json:"statsPort,omitempty" pm4ml:"nonzero"` // default 8404
+	StatsUser    string `json:"statsUser,omitempty"`                 // default "admin"
 	// MaxConn is HAProxy's global maxconn (default 20000, guide 4.1 sizing); HAProxy needs about
 	// two open files per connection, within its service's limit.
-	MaxConn int `json:"maxConn,omitempty"`
+	MaxConn int `json:"maxConn,omitempty" pm4ml:"nonzero"`
 }
 
 // WireGuard is the optional VPN (guide 1.3.1), terminated on the HAProxy hosts.
 type WireGuard struct {
 	Enabled bool            `json:"enabled,omitempty"`
-	Port    int             `json:"port,omitempty"`    // default 51820
-	Address string          `json:"address,omitempty"` // interface address, e.g. 10.200.0.1/24
-	Peers   []WireGuardPeer `json:"peers,omitempty"`
+	Port    int             `json:"port,omitempty" pm4ml:"nonzero"` // default 51820
+	Address string          `json:"address,omitempty"`              // interface address, e.g. 10.200.0.1/24
+	Peers   []WireGuardPeer `json:"peers,omitempty" pm4ml:"max=256"`
 }
 
 // WireGuardPeer is one remote peer.
@@ -196,8 +207,8 @@ type WireGuardPeer struct {
 
 // GitOps is the customer's repository (guide 6).
 type GitOps struct {
-	RepoURL  string `json:"repoUrl"`  // https://... or git@host:org/repo.git
-	Revision string `json:"revision"` // branch or tag Argo CD follows
+	RepoURL  string `json:"repoUrl" pm4ml:"maxlen=2048"` // https://... or git@host:org/repo.git
+	Revision string `json:"revision"`                    // branch or tag Argo CD follows
 	// Credentials: "https-token" (pm4ml:gitopsCredential is the token), "ssh-key" (the private
 	// key) or "none" (a public or otherwise reachable repository).
 	Credentials string `json:"credentials"`
@@ -208,9 +219,9 @@ type GitOps struct {
 type Vault struct {
 	// Address of Vault as seen from where pulumi up runs; default https://vault.<domain> (the
 	// in-cluster Vault of the reference deployment, behind the ingress).
-	Address string `json:"address,omitempty"`
-	Mount   string `json:"mount,omitempty"`     // default "secret"
-	KV      int    `json:"kvVersion,omitempty"` // 1 or 2, default 1 (the reference deployment)
+	Address string `json:"address,omitempty" pm4ml:"maxlen=2048"`
+	Mount   string `json:"mount,omitempty"`                     // default "secret"
+	KV      int    `json:"kvVersion,omitempty" pm4ml:"nonzero"` // 1 or 2, default 1 (the reference deployment)
 }
 
 // SecretState is what the loader learnt about one secret key.

@@ -1,11 +1,15 @@
 package stacks
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 
+	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
 	"github.com/pm4ml/pm4ml-onprem/components/network"
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 // Defaults the guide implies; applied before validation so that validation sees the effective
@@ -21,7 +25,56 @@ const (
 	DefaultVaultKV           = 1
 	DefaultHAProxyInterface  = "eth0"
 	DefaultStatsUser         = "admin"
+	DefaultHAProxyMaxConn    = haproxy.DefaultMaxConn
+	// ReservedStorageClass is MicroK8s' own hostpath class (addon hostpath-storage): no class of
+	// this program may take its name.
+	ReservedStorageClass = grammar.ReservedStorageClass
 )
+
+// DefaultDoc is the default of every defaulted key, as the configuration reference shows it. The
+// values come from the same constants applyDefaults uses; TestEveryDefaultIsDocumented checks
+// that every key applyDefaults fills is here.
+var DefaultDoc = map[string]string{
+	"ssh.port":                 "22",
+	"ssh.bastion.user":         "ssh.user",
+	"ssh.bastion.port":         "22",
+	"network.apiAllowlist":     "network.adminAllowlist",
+	"microk8s.channel":         DefaultMicroK8sChannel,
+	"ceph.pool":                DefaultCephPool,
+	"ceph.storageClass":        DefaultStorageClass,
+	"ceph.localStorageClass":   DefaultLocalStorageClass,
+	"ceph.localStoragePath":    DefaultLocalStoragePath,
+	"ceph.channel":             DefaultMicroCephChannel,
+	"ceph.replicationSize":     "min(3, storage hosts)",
+	"haproxy.maxConn":          fmt.Sprint(DefaultHAProxyMaxConn),
+	"haproxy.interface":        DefaultHAProxyInterface,
+	"haproxy.internalVip":      "the address of the single HAProxy host",
+	"haproxy.statsPort":        fmt.Sprint(network.DefaultStatsPort) + " (with statsEnabled)",
+	"haproxy.statsUser":        DefaultStatsUser,
+	"wireguard.port":           fmt.Sprint(network.DefaultWGPort) + " (when enabled)",
+	"gitops.username":          "git (https-token)",
+	"vault.address":            "https://vault.<domain>",
+	"vault.mount":              DefaultVaultMount,
+	"vault.kvVersion":          fmt.Sprint(DefaultVaultKV),
+	"proxmox.prefixLength":     "network.internalSubnet's",
+	"hosts[].proxmox.node":     "proxmox.node",
+	"argocd.version":           DefaultArgoCDVersion,
+	"argocd.ha":                "true in prod, false in stg",
+	"argocd.namespace":         DefaultArgoCDNamespace,
+	"argocd.project":           "default",
+	"argocd.appTimeoutSeconds": fmt.Sprint(DefaultAppTimeoutSeconds),
+	"argocd.onDelete":          "protect in prod, cascade in stg",
+	"argocd.pathPrefix":        DefaultAppsPathPrefix,
+	"argocd.manifestUrl":       "the upstream install manifest of argocd.version",
+	"waves":                    "the guide's 11 waves (6.1)",
+	"waves[].apps[].path":      "<argocd.pathPrefix>/<name>",
+	"waves[].apps[].namespace": "the app's name",
+	"verify.resolveAddress":    "haproxy.publicVip",
+	"verify.attempts":          fmt.Sprint(DefaultVerifyAttempts),
+	"verify.intervalSeconds":   fmt.Sprint(DefaultVerifyInterval),
+
+	"microk8s.upgrade.maxUnavailable": fmt.Sprint(microk8s.DefaultMaxUnavailable),
+}
 
 func applyDefaults(c *Config) {
 	if c.SSH.Port == 0 {
@@ -41,6 +94,9 @@ func applyDefaults(c *Config) {
 	if c.MicroK8s.Channel == "" {
 		c.MicroK8s.Channel = DefaultMicroK8sChannel
 	}
+	if c.MicroK8s.Upgrade.MaxUnavailable == 0 {
+		c.MicroK8s.Upgrade.MaxUnavailable = microk8s.DefaultMaxUnavailable
+	}
 	if c.Ceph.Pool == "" {
 		c.Ceph.Pool = DefaultCephPool
 	}
@@ -59,10 +115,13 @@ func applyDefaults(c *Config) {
 	if c.Ceph.ReplicationSize == 0 {
 		c.Ceph.ReplicationSize = min(3, max(1, len(c.HostsWith(hosts.RoleStorage))))
 	}
+	if c.HAProxy.MaxConn == 0 {
+		c.HAProxy.MaxConn = DefaultHAProxyMaxConn
+	}
 	if c.HAProxy.Interface == "" {
 		c.HAProxy.Interface = DefaultHAProxyInterface
 	}
-	if lbs := c.HostsWith(hosts.RoleHAProxy); c.HAProxy.InternalVIP == "" && len(lbs) == 1 {
+	if lbs := c.HostsWith(hosts.RoleHAProxy); c.HAProxy.InternalVIP == "" && len(lbs) == 1 && grammar.IsIPv4(lbs[0].Address) {
 		c.HAProxy.InternalVIP = lbs[0].Address
 	}
 	if c.HAProxy.StatsEnabled && c.HAProxy.StatsPort == 0 {
@@ -98,7 +157,7 @@ func applyDefaults(c *Config) {
 			}
 		}
 		c.Hosts[i].Roles = rs
-		if pl := c.Hosts[i].Proxmox; pl != nil && pl.Node == "" && c.Proxmox != nil {
+		if pl := c.Hosts[i].Proxmox; pl != nil && pl.Node == "" && c.Proxmox != nil && grammar.ProxmoxName.OK(c.Proxmox.Node) {
 			pl.Node = c.Proxmox.Node
 		}
 	}

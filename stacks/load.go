@@ -1,15 +1,12 @@
 package stacks
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -62,59 +59,48 @@ func fieldErr(k, problem, fix string) error { return &FieldError{Key: k, Problem
 
 // Load reads, defaults and validates a stack's configuration. It returns every problem at once
 // as a *ConfigError; on success the Config is complete (defaults applied).
-func Load(src Source) (*Config, error) {
+func Load(src Source) (*Config, error) { return load(src, false) }
+
+// load is the one path from a source to a validated Config, for the program (Load) and for the
+// offline commands (LoadForRender: secrets count as provided). Decoding problems do not stop
+// validation: the rest of the file is still checked and everything is reported together.
+func load(src Source, secretsProvided bool) (*Config, error) {
 	cfg, errs := decode(src)
-	if len(errs) == 0 {
-		applyDefaults(cfg)
-		errs = Validate(cfg)
+	applyDefaults(cfg)
+	vc := cfg
+	if secretsProvided {
+		vc = withSecretsProvided(cfg)
 	}
+	errs = append(errs, withoutShadowed(errs, Validate(vc))...)
 	if len(errs) > 0 {
 		return cfg, &ConfigError{Problems: errs}
 	}
 	return cfg, nil
 }
 
-// decode fills Config from the source, strictly: unknown keys and unknown fields are errors.
-func decode(src Source) (*Config, []error) {
-	cfg := &Config{Secrets: map[string]SecretState{}}
-	var errs []error
-	known := map[string]bool{}
-	v := reflect.ValueOf(cfg).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		name := jsonName(t.Field(i))
-		if name == "" {
-			continue
-		}
-		known[name] = true
-		raw, ok := src.Get(name)
-		if !ok {
-			continue
-		}
-		if src.IsSecret(name) {
-			errs = append(errs, fieldErr(key("%s", name), "is stored as a secret but is plain configuration",
-				fmt.Sprintf("pulumi config set %s:%s <value> (without --secret)", Namespace, name)))
-			continue
-		}
-		if err := setField(v.Field(i), raw); err != nil {
-			errs = append(errs, fieldErr(key("%s", name), "cannot be read: "+cleanJSONErr(err),
-				"see the configuration reference in README.md for its shape"))
+// withoutShadowed drops the validation problems of keys whose value could not be read: a value
+// that is wrong in shape is reported once, as such, not again as missing.
+func withoutShadowed(decodeErrs, validateErrs []error) []error {
+	if len(decodeErrs) == 0 {
+		return validateErrs
+	}
+	var bad []string
+	for _, e := range decodeErrs {
+		if fe, ok := e.(*FieldError); ok {
+			bad = append(bad, fe.Key)
 		}
 	}
-	for _, s := range SecretKeys {
-		known[s] = true
-		_, ok := src.Get(s)
-		cfg.Secrets[s] = SecretState{Set: ok, IsSecret: ok && src.IsSecret(s)}
-	}
-	keys := slices.Clone(src.Keys())
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !known[k] {
-			errs = append(errs, fieldErr(key("%s", k), "is not a setting of this program",
-				"remove it or correct its name (known keys: "+strings.Join(sortedKeys(known), ", ")+")"))
+	var out []error
+	for _, e := range validateErrs {
+		fe, ok := e.(*FieldError)
+		shadowed := ok && slices.ContainsFunc(bad, func(b string) bool {
+			return fe.Key == b || strings.HasPrefix(fe.Key, b+".") || strings.HasPrefix(fe.Key, b+"[")
+		})
+		if !shadowed {
+			out = append(out, e)
 		}
 	}
-	return cfg, errs
+	return out
 }
 
 func jsonName(f reflect.StructField) string {
@@ -133,32 +119,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func setField(f reflect.Value, raw string) error {
-	switch f.Kind() {
-	case reflect.String:
-		f.SetString(raw)
-		return nil
-	case reflect.Bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return fmt.Errorf("want true or false, got %q", raw)
-		}
-		f.SetBool(b)
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
-	dec.DisallowUnknownFields()
-	return dec.Decode(f.Addr().Interface())
-}
-
-func cleanJSONErr(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q must be %s, got a JSON %s", te.Field, te.Type, te.Value)
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 // PulumiSource reads the running program's configuration.
@@ -182,18 +142,50 @@ func (s PulumiSource) Keys() []string {
 	return out
 }
 
+// ForeignKeys lists the keys of the other namespaces, to catch a misspelt pm4ml namespace.
+func (s PulumiSource) ForeignKeys() []string {
+	var all map[string]string
+	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
+		return nil
+	}
+	var out []string
+	for k := range all {
+		if !strings.HasPrefix(k, Namespace+":") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // FileSource is a stack file (Pulumi.<stack>.yaml) read without the Pulumi CLI and without
 // decrypting anything: secret values are only known to be set.
 type FileSource struct {
 	values  map[string]string
 	secrets map[string]bool
+	kinds   map[string]string // YAML kind of each value as written in the file
+	foreign map[string]string // values of other namespaces' keys (full key -> value)
 }
 
 // ReadStackFile parses a Pulumi.<stack>.yaml.
 func ReadStackFile(path string) (*FileSource, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > MaxStackFileBytes {
+		return nil, fmt.Errorf("%s: %d bytes: a stack file is at most %d bytes; it holds settings, never documents", path, st.Size(), MaxStackFileBytes)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	return ParseStackFile(path, b)
+}
+
+// ParseStackFile parses the bytes of a Pulumi.<stack>.yaml (name is for messages).
+func ParseStackFile(path string, b []byte) (*FileSource, error) {
+	if len(b) > MaxStackFileBytes {
+		return nil, fmt.Errorf("%s: %d bytes: a stack file is at most %d bytes; it holds settings, never documents", path, len(b), MaxStackFileBytes)
 	}
 	var doc struct {
 		Config map[string]any `yaml:"config"`
@@ -201,12 +193,14 @@ func ReadStackFile(path string) (*FileSource, error) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	fs := &FileSource{values: map[string]string{}, secrets: map[string]bool{}}
+	fs := &FileSource{values: map[string]string{}, secrets: map[string]bool{}, kinds: map[string]string{}, foreign: map[string]string{}}
 	for k, v := range doc.Config {
 		rest, ok := strings.CutPrefix(k, Namespace+":")
 		if !ok {
-			continue // other namespaces (pulumi:, proxmoxve:, ...) are not ours
+			fs.foreign[k] = fmt.Sprint(v) // other namespaces (pulumi:, proxmoxve:, ...): checked for near misses only
+			continue
 		}
+		fs.kinds[rest] = yamlKind(v)
 		if m, ok := v.(map[string]any); ok && len(m) == 1 && m["secure"] != nil {
 			fs.values[rest] = ""
 			fs.secrets[rest] = true
@@ -230,11 +224,59 @@ func ReadStackFile(path string) (*FileSource, error) {
 	return fs, nil
 }
 
+func yamlKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case bool:
+		return "a boolean"
+	case int, float64:
+		return "number"
+	}
+	return "text"
+}
+
 // Set adds or overrides a value (tests, and the render command's --set).
-func (f *FileSource) Set(k, v string, secret bool) { f.values[k] = v; f.secrets[k] = secret }
+func (f *FileSource) Set(k, v string, secret bool) {
+	f.values[k] = v
+	f.secrets[k] = secret
+	delete(f.kinds, k)
+}
 
 // Delete removes a key (tests).
-func (f *FileSource) Delete(k string) { delete(f.values, k); delete(f.secrets, k) }
+func (f *FileSource) Delete(k string) { delete(f.values, k); delete(f.secrets, k); delete(f.kinds, k) }
+
+// Kind is the YAML kind of the value as written in the file ("" when set programmatically).
+func (f *FileSource) Kind(k string) string { return f.kinds[k] }
+
+// HasSecrets says whether a source sets any of the program's secret keys.
+func HasSecrets(src Source) bool {
+	for _, k := range SecretKeys {
+		if _, ok := src.Get(k); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ForeignKeys lists the file's keys of other namespaces.
+func (f *FileSource) ForeignKeys() []string {
+	out := make([]string, 0, len(f.foreign))
+	for k := range f.foreign {
+		out = append(out, k)
+	}
+	return out
+}
+
+// SetForeign sets a key of another namespace (tests: a misspelt namespace).
+func (f *FileSource) SetForeign(full, v string) {
+	if f.foreign == nil {
+		f.foreign = map[string]string{}
+	}
+	f.foreign[full] = v
+}
 
 func (f *FileSource) Get(k string) (string, bool) { v, ok := f.values[k]; return v, ok }
 func (f *FileSource) IsSecret(k string) bool      { return f.secrets[k] }
@@ -257,6 +299,9 @@ func (f *FileSource) PulumiConfig(secretValue func(key string) string) (config m
 			secretKeys = append(secretKeys, full)
 		}
 		config[full] = v
+	}
+	for k, v := range f.foreign {
+		config[k] = v
 	}
 	sort.Strings(secretKeys)
 	return config, secretKeys

@@ -223,20 +223,31 @@ func TestLoadAppliesDefaults(t *testing.T) {
 	}
 }
 
-// TestUnknownKeys: a typo of a key is refused with the list of known keys; keys of other
-// namespaces are none of the program's business.
+// TestUnknownKeys: a typo of a key is refused naming the closest known key; a key like no other
+// is refused with the list of known keys; keys of other namespaces are none of the program's
+// business, unless the namespace is a near miss of pm4ml.
 func TestUnknownKeys(t *testing.T) {
 	src := stackSource(t, "stg")
 	src.Set("hots", "[]", false)
 	src.Set("microk8S", `{"channel":"1.31/stable"}`, false)
+	src.Set("kubernetesVersionOverride", "1.31", false)
+	src.SetForeign("pulumi:template", "x")
+	src.SetForeign("proxmoxve:endpoint", "https://pve.example.org:8006/")
+	src.SetForeign("pm4m:domain", "x")
 	_, err := Load(src)
+	want := map[string]string{
+		"pm4ml:hots":                      "did you mean `pm4ml:hosts`?",
+		"pm4ml:microk8S":                  "did you mean `pm4ml:microk8s`?",
+		"pm4ml:kubernetesVersionOverride": SecretSSHPrivateKey, // the list of known keys
+		"pm4m:domain":                     "write it as pm4ml:domain",
+	}
 	fes := fieldErrors(t, err)
-	if got := errorKeys(t, err); !slices.Equal(got, []string{"pm4ml:hots", "pm4ml:microk8S"}) {
-		t.Fatalf("keys = %v", got)
+	if len(fes) != len(want) {
+		t.Fatalf("%d problems, want %d: %v", len(fes), len(want), err)
 	}
 	for _, fe := range fes {
-		if !strings.Contains(fe.Fix, "hosts") || !strings.Contains(fe.Fix, "microk8s") || !strings.Contains(fe.Fix, SecretSSHPrivateKey) {
-			t.Errorf("%s: fix %q does not list the known keys", fe.Key, fe.Fix)
+		if w, ok := want[fe.Key]; !ok || !strings.Contains(fe.Fix, w) {
+			t.Errorf("%s: fix %q, want it to contain %q", fe.Key, fe.Fix, w)
 		}
 	}
 }

@@ -1,28 +1,17 @@
 package stacks
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 var (
-	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	pm4mlIDRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-_]{0,61}[a-z0-9])?$`)
-	channelRe  = regexp.MustCompile(`^[0-9]+\.[0-9]+/(stable|candidate|beta|edge)$`)
-	cephChanRe = regexp.MustCompile(`^[a-z]+/(stable|candidate|beta|edge)$`)
-	diskRe     = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:-]+$`)
-	ifaceRe    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
-	userRe     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	k8sNameRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
-	absPathRe  = regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`)
-	mountRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
 	// placeholders are refused wherever a real value is needed (guide 6.3 "no placeholder").
 	placeholderRe = regexp.MustCompile(`(?i)^(changeme|change-me|todo|tbd|xxx+|<.*>|example)$`)
 )
@@ -35,6 +24,7 @@ func (x *v) add(k, problem, fix string) { x.errs = append(x.errs, fieldErr(k, pr
 // Validate checks a defaulted Config against the guide and returns every problem found.
 func Validate(c *Config) []error {
 	x := &v{}
+	x.checkGrammar(c)
 	x.basics(c)
 	subnet := x.network(c)
 	x.hosts(c, subnet)
@@ -47,6 +37,7 @@ func Validate(c *Config) []error {
 	x.gitops(c)
 	x.vault(c)
 	x.platform(c)
+	x.checklist(c)
 	x.secrets(c)
 	return x.errs
 }
@@ -61,13 +52,9 @@ func (x *v) basics(c *Config) {
 	}
 	if c.Domain == "" {
 		x.add(key("domain"), "is not set", "set the DNS zone PM4ML is served under, e.g. pm4ml.example.org (guide 1.2)")
-	} else if !validDomain(c.Domain) {
-		x.add(key("domain"), fmt.Sprintf("%q is not a DNS name", c.Domain), "use lower-case labels separated by dots, e.g. pm4ml.example.org")
 	}
 	if c.PM4MLID == "" {
 		x.add(key("pm4mlId"), "is not set", "set the PM4ML id the hub operator assigned (it names the Vault path secret/<pm4mlId>/, guide 6.5)")
-	} else if !pm4mlIDRe.MatchString(c.PM4MLID) {
-		x.add(key("pm4mlId"), fmt.Sprintf("%q is not usable in a Vault path", c.PM4MLID), "use lower-case letters, digits, '-' or '_'")
 	}
 	switch c.HostSource {
 	case SourceExisting, SourceProxmox:
@@ -81,18 +68,7 @@ func (x *v) basics(c *Config) {
 	}
 }
 
-func validDomain(d string) bool {
-	labels := strings.Split(d, ".")
-	if len(labels) < 2 || len(d) > 253 {
-		return false
-	}
-	for _, l := range labels {
-		if !dnsLabel.MatchString(l) {
-			return false
-		}
-	}
-	return true
-}
+func validDomain(d string) bool { return grammar.IsDomain(d) }
 
 func (x *v) network(c *Config) netip.Prefix {
 	n := c.Network
@@ -111,34 +87,70 @@ func (x *v) network(c *Config) netip.Prefix {
 	if n.Gateway != "" {
 		x.addrIn(key("network.gateway"), n.Gateway, subnet)
 	}
-	for i, d := range n.DNSServers {
-		if _, err := netip.ParseAddr(d); err != nil {
-			x.add(key("network.dnsServers[%d]", i), fmt.Sprintf("%q is not an IP address", d), "list DNS resolver addresses")
-		}
-	}
 	if len(n.AdminAllowlist) == 0 {
 		x.add(key("network.adminAllowlist"), "is empty: SSH would be admitted from nowhere and the program could not reach the hosts",
 			"list the admin CIDRs SSH is admitted from, e.g. [10.10.250.0/24] (guide 1.3.1)")
 	}
-	for i, a := range n.AdminAllowlist {
-		p, ok := x.cidr(key("network.adminAllowlist[%d]", i), a)
-		if ok && p.Bits() == 0 {
-			x.add(key("network.adminAllowlist[%d]", i), fmt.Sprintf("%q admits SSH from anywhere", a),
-				"list only the admin networks (guide 1.3.1: SSH restricted by IP whitelist)")
-		}
-	}
-	for i, a := range n.APIAllowlist {
-		if slices.Equal(n.APIAllowlist, n.AdminAllowlist) {
-			break // defaulted from the admin allowlist: already checked there
-		}
-		if p, ok := x.cidr(key("network.apiAllowlist[%d]", i), a); ok && p.Bits() == 0 {
-			x.add(key("network.apiAllowlist[%d]", i), fmt.Sprintf("%q admits the Kubernetes API from anywhere", a), "list only the networks pulumi up and kubectl run from")
-		}
+	x.allowlist("network.adminAllowlist", n.AdminAllowlist, "SSH", "list only the admin networks (guide 1.3.1: SSH restricted by IP whitelist)")
+	if !slices.Equal(n.APIAllowlist, n.AdminAllowlist) { // defaulted from the admin allowlist: already checked there
+		x.allowlist("network.apiAllowlist", n.APIAllowlist, "the Kubernetes API", "list only the networks pulumi up and kubectl run from")
 	}
 	for i, a := range n.HAProxySourceIPs {
 		x.addrIn(key("network.haproxySourceIps[%d]", i), a, subnet)
 	}
 	return subnet
+}
+
+// allowlist checks a list of admitted sources: each an IPv4 CIDR, none broader than /8, and all
+// together not a large part of the Internet (0.0.0.0/1 + 128.0.0.0/1 is "anywhere" too).
+func (x *v) allowlist(field string, list []string, what, fix string) {
+	var ok []netip.Prefix
+	for i, a := range list {
+		k := key("%s[%d]", field, i)
+		p, valid := x.cidr(k, a)
+		switch {
+		case !valid:
+		case p.Bits() == 0:
+			x.add(k, fmt.Sprintf("%q admits %s from anywhere", a, what), fix)
+		case p.Bits() < MinAllowlistBits:
+			x.add(k, fmt.Sprintf("%q admits %s from %d addresses", a, what, uint64(1)<<(32-p.Bits())), fmt.Sprintf("%s; an entry is at most a /%d", fix, MinAllowlistBits))
+		default:
+			ok = append(ok, p)
+		}
+	}
+	if n := coverage(ok); n > MaxAllowlistAddrs {
+		x.add(key("%s", field), fmt.Sprintf("admits %s from %d addresses together (more than %d)", what, n, MaxAllowlistAddrs), fix)
+	}
+}
+
+// Bounds of an allowlist: no entry broader than a /8, at most four /8s in all.
+const (
+	MinAllowlistBits  = 8
+	MaxAllowlistAddrs = 4 << 24
+)
+
+// coverage counts the addresses a set of prefixes covers (overlaps counted once).
+func coverage(ps []netip.Prefix) uint64 {
+	ps = slices.Clone(ps)
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	var total uint64
+	var end uint64 // first address after the last counted range
+	for _, p := range ps {
+		b := p.Addr().As4()
+		start := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		stop := start + uint64(1)<<(32-p.Bits())
+		if stop <= end {
+			continue
+		}
+		total += stop - max(start, end)
+		end = stop
+	}
+	return total
 }
 
 func (x *v) cidr(k, s string) (netip.Prefix, bool) {
@@ -193,8 +205,6 @@ func (x *v) hosts(c *Config, subnet netip.Prefix) {
 		switch {
 		case h.Name == "":
 			x.add(k("name"), "is not set", "give the host its hostname, e.g. prod-master-1")
-		case !dnsLabel.MatchString(h.Name):
-			x.add(k("name"), fmt.Sprintf("%q is not a valid hostname", h.Name), "use lower-case letters, digits and '-' (RFC 1123 label)")
 		default:
 			if j, dup := names[h.Name]; dup {
 				x.add(k("name"), fmt.Sprintf("%q is also the name of hosts[%d]", h.Name, j), "give every host a unique name")
@@ -227,9 +237,6 @@ func (x *v) hosts(c *Config, subnet netip.Prefix) {
 		}
 		seen := map[string]bool{}
 		for j, d := range h.CephDisks {
-			if !diskRe.MatchString(d) {
-				x.add(k(fmt.Sprintf("cephDisks[%d]", j)), fmt.Sprintf("%q is not a block device path", d), "use a path under /dev, e.g. /dev/sdb or /dev/disk/by-id/...")
-			}
 			if seen[d] {
 				x.add(k(fmt.Sprintf("cephDisks[%d]", j)), fmt.Sprintf("%q is listed twice", d), "list each disk once")
 			}
@@ -241,8 +248,11 @@ func (x *v) hosts(c *Config, subnet netip.Prefix) {
 		if c.HostSource == SourceExisting && h.Proxmox != nil {
 			x.add(k("proxmox"), "is set while pm4ml:hostSource is existing", "remove it, or set pm4ml:hostSource to proxmox")
 		}
-		if s := h.Sizing; s != nil && (s.CPUs < 0 || s.MemoryGB < 0 || s.OSDiskGB < 0) {
-			x.add(k("sizing"), "has a negative value", "use positive numbers (they can only raise the guide's sizing)")
+		if s := h.Sizing; s != nil {
+			vals := append([]int{s.CPUs, s.MemoryGB, s.OSDiskGB}, s.DataDisksGB...)
+			if slices.ContainsFunc(vals, func(n int) bool { return n < 0 || n > grammar.SizingMax }) {
+				x.add(k("sizing"), "has a negative or absurd value", fmt.Sprintf("use numbers 0..%d (they can only raise the guide's sizing)", grammar.SizingMax))
+			}
 		}
 	}
 }
@@ -320,19 +330,15 @@ func (x *v) environmentPolicy(c *Config) {
 func (x *v) ssh(c *Config, subnet netip.Prefix) {
 	if c.SSH.User == "" {
 		x.add(key("ssh.user"), "is not set", "set the login user of the hosts (e.g. ubuntu); it needs passwordless sudo")
-	} else if !userRe.MatchString(c.SSH.User) {
-		x.add(key("ssh.user"), fmt.Sprintf("%q is not a valid user name", c.SSH.User), "use a POSIX user name such as ubuntu")
 	}
-	if c.SSH.Port < 1 || c.SSH.Port > 65535 {
+	if c.SSH.Port < grammar.PortMin || c.SSH.Port > grammar.PortMax {
 		x.add(key("ssh.port"), fmt.Sprintf("%d is not a port", c.SSH.Port), "use 1-65535 (default 22)")
 	}
 	if b := c.SSH.Bastion; b != nil {
 		if b.Host == "" {
 			x.add(key("ssh.bastion.host"), "is not set", "set the bastion's address, or remove pm4ml:ssh.bastion")
-		} else if _, err := netip.ParseAddr(b.Host); err != nil && !validDomain(b.Host) {
-			x.add(key("ssh.bastion.host"), fmt.Sprintf("%q is neither an IP address nor a DNS name", b.Host), "set the bastion's address")
 		}
-		if b.Port < 1 || b.Port > 65535 {
+		if b.Port < grammar.PortMin || b.Port > grammar.PortMax {
 			x.add(key("ssh.bastion.port"), fmt.Sprintf("%d is not a port", b.Port), "use 1-65535 (default 22)")
 		}
 	}
@@ -355,13 +361,13 @@ func (x *v) proxmox(c *Config) {
 		x.add(key("proxmox"), "is not set while pm4ml:hostSource is proxmox", "set endpoint, node, templateVmId, datastore and bridge (see README)")
 		return
 	}
-	if u, err := url.Parse(p.Endpoint); p.Endpoint == "" || err != nil || u.Scheme != "https" || u.Host == "" {
-		x.add(key("proxmox.endpoint"), fmt.Sprintf("%q is not an https URL", p.Endpoint), "set the Proxmox VE API URL, e.g. https://pve.example.org:8006/")
+	if p.Endpoint == "" {
+		x.add(key("proxmox.endpoint"), "is not set", "set the Proxmox VE API URL, e.g. https://pve.example.org:8006/")
 	}
 	if p.Node == "" {
 		x.add(key("proxmox.node"), "is not set", "set the Proxmox node VMs are created on by default")
 	}
-	if p.TemplateVMID < 100 {
+	if p.TemplateVMID < grammar.VMIDMin {
 		x.add(key("proxmox.templateVmId"), "is not set or below 100", "set the VM id of the Ubuntu 24.04 cloud-init template")
 	}
 	if p.Datastore == "" {
@@ -370,7 +376,7 @@ func (x *v) proxmox(c *Config) {
 	if p.Bridge == "" {
 		x.add(key("proxmox.bridge"), "is not set", "set the bridge of the internal network, e.g. vmbr0")
 	}
-	if p.VLAN < 0 || p.VLAN > 4094 {
+	if p.VLAN != 0 && (p.VLAN < grammar.VLANMin || p.VLAN > grammar.VLANMax) {
 		x.add(key("proxmox.vlan"), fmt.Sprintf("%d is not a VLAN id", p.VLAN), "use 1-4094, or leave it unset")
 	}
 	if c.Network.Gateway == "" {
@@ -381,7 +387,7 @@ func (x *v) proxmox(c *Config) {
 		if h.Proxmox == nil {
 			continue
 		}
-		if h.Proxmox.VMID < 100 || h.Proxmox.VMID == p.TemplateVMID {
+		if h.Proxmox.VMID < grammar.VMIDMin || h.Proxmox.VMID == p.TemplateVMID {
 			x.add(key("hosts[%d].proxmox.vmId", i), fmt.Sprintf("%d is not a usable VM id", h.Proxmox.VMID), "use a unique id >= 100 other than the template's")
 		}
 		if j, dup := ids[h.Proxmox.VMID]; dup {
@@ -392,24 +398,28 @@ func (x *v) proxmox(c *Config) {
 }
 
 func (x *v) clusterSettings(c *Config) {
-	if !channelRe.MatchString(c.MicroK8s.Channel) {
-		x.add(key("microk8s.channel"), fmt.Sprintf("%q is not a pinned MicroK8s channel", c.MicroK8s.Channel), "use <major>.<minor>/<risk>, e.g. 1.31/stable (guide 2)")
-	} else if c.Environment == hosts.Prod && !strings.HasSuffix(c.MicroK8s.Channel, "/stable") {
+	if grammar.MicroK8sChannel.OK(c.MicroK8s.Channel) && c.Environment == hosts.Prod && !strings.HasSuffix(c.MicroK8s.Channel, "/stable") {
 		x.add(key("microk8s.channel"), fmt.Sprintf("%q is not a stable channel", c.MicroK8s.Channel), "prod runs a stable channel, e.g. 1.31/stable")
 	}
-	if !cephChanRe.MatchString(c.Ceph.Channel) {
-		x.add(key("ceph.channel"), fmt.Sprintf("%q is not a pinned MicroCeph channel", c.Ceph.Channel), "use <release>/<risk>, e.g. squid/stable")
-	}
-	for f, val := range map[string]string{"ceph.storageClass": c.Ceph.StorageClass, "ceph.localStorageClass": c.Ceph.LocalStorageClass, "ceph.pool": c.Ceph.Pool} {
-		if !k8sNameRe.MatchString(val) {
-			x.add(key("%s", f), fmt.Sprintf("%q is not a valid name", val), "use lower-case letters, digits, '-' and '.'")
+	// A rolling upgrade keeps at least one worker-only node serving (when there are two or more).
+	workerOnly := 0
+	for _, h := range c.Hosts {
+		if slices.Contains(h.Roles, hosts.RoleWorker) && !slices.Contains(h.Roles, hosts.RoleMaster) {
+			workerOnly++
 		}
 	}
-	if c.Ceph.StorageClass == c.Ceph.LocalStorageClass {
-		x.add(key("ceph.localStorageClass"), "equals pm4ml:ceph.storageClass", "give the local high-performance class its own name (guide 1.4 keeps transaction-critical data off Ceph)")
+	if mu, most := c.MicroK8s.Upgrade.MaxUnavailable, max(1, workerOnly-1); mu < 1 || mu > most {
+		x.add(key("microk8s.upgrade.maxUnavailable"), fmt.Sprintf("%d does not fit %d worker-only node(s)", mu, workerOnly),
+			fmt.Sprintf("use 1..%d (a rolling upgrade keeps at least one worker serving), or leave it unset for 1", most))
 	}
-	if !absPathRe.MatchString(c.Ceph.LocalStoragePath) {
-		x.add(key("ceph.localStoragePath"), fmt.Sprintf("%q is not an absolute path", c.Ceph.LocalStoragePath), "use an absolute path on the workers' NVMe, e.g. /var/lib/pm4ml-local")
+	switch c.Ceph.LocalStorageClass {
+	case c.Ceph.StorageClass:
+		x.add(key("ceph.localStorageClass"), "equals pm4ml:ceph.storageClass", "give the local high-performance class its own name (guide 1.4 keeps transaction-critical data off Ceph)")
+	case ReservedStorageClass:
+		x.add(key("ceph.localStorageClass"), fmt.Sprintf("%q is MicroK8s' own hostpath class", ReservedStorageClass), "give the local high-performance class its own name, e.g. local-nvme")
+	}
+	if c.Ceph.StorageClass == ReservedStorageClass {
+		x.add(key("ceph.storageClass"), fmt.Sprintf("%q is MicroK8s' own hostpath class", ReservedStorageClass), "give the Ceph class its own name, e.g. ceph-rbd")
 	}
 	storage := len(c.HostsWith(hosts.RoleStorage))
 	if c.Ceph.ReplicationSize < 1 || (storage > 0 && c.Ceph.ReplicationSize > storage) {
@@ -433,6 +443,8 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 		}
 	}
 	switch {
+	case h.InternalVIP == "" && len(lbs) == 1:
+		// defaulted from the single LB's address, which is reported where it is written
 	case h.InternalVIP == "":
 		x.add(key("haproxy.internalVip"), "is not set", "set the private-side address of the internal frontend (a second VIP with two HAProxy hosts)")
 	case h.InternalVIP == h.PublicVIP:
@@ -446,19 +458,15 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 			}
 		}
 	}
-	if h.MaxConn != 0 && (h.MaxConn < 100 || h.MaxConn > 500000) {
-		x.add(key("haproxy.maxConn"), fmt.Sprintf("%d is out of range", h.MaxConn), "use 100..500000, or leave it unset for 20000 (guide 4.1 sizing)")
-	}
-	if !ifaceRe.MatchString(h.Interface) {
-		x.add(key("haproxy.interface"), fmt.Sprintf("%q is not an interface name", h.Interface), "use the HAProxy hosts' interface name, e.g. eth0 or ens18")
+	if h.MaxConn < grammar.MaxConnMin || h.MaxConn > grammar.MaxConnMax {
+		x.add(key("haproxy.maxConn"), fmt.Sprintf("%d is out of range", h.MaxConn), fmt.Sprintf("use %d..%d, or leave it unset for %d (guide 4.1 sizing)", grammar.MaxConnMin, grammar.MaxConnMax, DefaultHAProxyMaxConn))
 	}
 	if h.StatsEnabled {
-		if h.StatsPort < 1024 || h.StatsPort > 65535 || slices.Contains([]int{80, 443}, h.StatsPort) {
+		if h.StatsPort < grammar.StatsPortMin || h.StatsPort > grammar.PortMax || slices.Contains([]int{80, 443}, h.StatsPort) {
 			x.add(key("haproxy.statsPort"), fmt.Sprintf("%d is not usable for stats", h.StatsPort), "use an unprivileged free port, default 8404")
 		}
-		if !userRe.MatchString(h.StatsUser) {
-			x.add(key("haproxy.statsUser"), fmt.Sprintf("%q is not a valid user name", h.StatsUser), "use letters, digits, '-' or '_'")
-		}
+	} else if h.StatsPort != 0 {
+		x.add(key("haproxy.statsPort"), "is set but pm4ml:haproxy.statsEnabled is not", "set pm4ml:haproxy.statsEnabled true, or remove the port")
 	}
 }
 
@@ -470,7 +478,7 @@ func (x *v) wireguard(c *Config) {
 		}
 		return
 	}
-	if w.Port < 1 || w.Port > 65535 {
+	if w.Port < grammar.PortMin || w.Port > grammar.PortMax {
 		x.add(key("wireguard.port"), fmt.Sprintf("%d is not a port", w.Port), "use the UDP port of the firewall mapping, default 51820 (guide 1.3.1)")
 	}
 	if p, err := netip.ParsePrefix(w.Address); err != nil || !p.Addr().Is4() || p.Bits() == 32 {
@@ -479,22 +487,35 @@ func (x *v) wireguard(c *Config) {
 	if len(w.Peers) == 0 {
 		x.add(key("wireguard.peers"), "is empty while WireGuard is enabled", "list the peers (name, publicKey, allowedIps)")
 	}
-	names := map[string]bool{}
+	names, keys := map[string]int{}, map[string]int{}
+	routed := map[netip.Prefix]int{} // allowed IP -> peer: WireGuard routes a prefix to one peer only
 	for i, p := range w.Peers {
-		if !dnsLabel.MatchString(p.Name) || names[p.Name] {
-			x.add(key("wireguard.peers[%d].name", i), fmt.Sprintf("%q is empty, invalid or repeated", p.Name), "give each peer a unique lower-case name")
+		switch j, dup := names[p.Name]; {
+		case p.Name == "":
+			x.add(key("wireguard.peers[%d].name", i), "is not set", "give each peer a unique lower-case name")
+		case dup:
+			x.add(key("wireguard.peers[%d].name", i), fmt.Sprintf("%q is also the name of peers[%d]", p.Name, j), "give each peer a unique lower-case name")
 		}
-		names[p.Name] = true
-		if b, err := base64.StdEncoding.DecodeString(p.PublicKey); err != nil || len(b) != 32 {
-			x.add(key("wireguard.peers[%d].publicKey", i), "is not a WireGuard public key", "paste the peer's key from `wg pubkey` (44 characters of base64)")
+		names[p.Name] = i
+		switch j, dup := keys[p.PublicKey]; {
+		case p.PublicKey == "":
+			x.add(key("wireguard.peers[%d].publicKey", i), "is not set", "paste the peer's key from `wg pubkey` (44 characters of base64)")
+		case dup:
+			x.add(key("wireguard.peers[%d].publicKey", i), fmt.Sprintf("is also the key of peers[%d]", j), "each peer has its own key pair")
 		}
+		keys[p.PublicKey] = i
 		if len(p.AllowedIPs) == 0 {
 			x.add(key("wireguard.peers[%d].allowedIps", i), "is empty", "list the CIDRs routed to this peer")
 		}
 		for j, a := range p.AllowedIPs {
-			if _, err := netip.ParsePrefix(a); err != nil {
-				x.add(key("wireguard.peers[%d].allowedIps[%d]", i, j), fmt.Sprintf("%q is not a CIDR", a), "use e.g. 10.201.0.0/24")
+			pfx, err := netip.ParsePrefix(a)
+			if err != nil {
+				continue // reported by its grammar
 			}
+			if other, dup := routed[pfx.Masked()]; dup && other != i {
+				x.add(key("wireguard.peers[%d].allowedIps[%d]", i, j), fmt.Sprintf("%s is already routed to peers[%d]", pfx.Masked(), other), "route each CIDR to one peer only (WireGuard keeps the last one)")
+			}
+			routed[pfx.Masked()] = i
 		}
 	}
 }
@@ -503,22 +524,21 @@ func (x *v) gitops(c *Config) {
 	g := c.GitOps
 	if g.RepoURL == "" {
 		x.add(key("gitops.repoUrl"), "is not set", "set the customer's GitOps repository URL (guide 6), https://... or ssh://... / git@host:path")
-	} else if u, err := url.Parse(g.RepoURL); (err != nil || !slices.Contains([]string{"https", "ssh", "git", "file"}, u.Scheme)) && !strings.HasPrefix(g.RepoURL, "git@") {
-		x.add(key("gitops.repoUrl"), fmt.Sprintf("%q is not a git URL", g.RepoURL), "use https://host/org/repo.git or git@host:org/repo.git")
 	} else if placeholderRe.MatchString(g.RepoURL) || strings.Contains(g.RepoURL, "<") {
 		x.add(key("gitops.repoUrl"), fmt.Sprintf("%q is a placeholder", g.RepoURL), "set the real repository")
 	}
 	if g.Revision == "" {
 		x.add(key("gitops.revision"), "is not set", "set the branch or tag Argo CD follows (guide 6: branch or tag strategy), e.g. main or v1.4.0")
 	}
+	urlOK := grammar.GitURL.OK(g.RepoURL) // a bad URL is reported once, by its grammar
 	switch g.Credentials {
 	case "https-token":
-		if strings.HasPrefix(g.RepoURL, "git@") || strings.HasPrefix(g.RepoURL, "ssh://") {
-			x.add(key("gitops.credentials"), "is https-token for an SSH repository URL", "use ssh-key, or an https:// URL")
+		if urlOK && !strings.HasPrefix(g.RepoURL, "https://") {
+			x.add(key("gitops.credentials"), "is https-token for a repository URL that is not https://", "use ssh-key for an SSH URL, or an https:// URL")
 		}
 	case "ssh-key":
-		if strings.HasPrefix(g.RepoURL, "https://") {
-			x.add(key("gitops.credentials"), "is ssh-key for an https repository URL", "use https-token, or an SSH URL")
+		if urlOK && !strings.HasPrefix(g.RepoURL, "ssh://") && strings.Contains(g.RepoURL, "://") {
+			x.add(key("gitops.credentials"), "is ssh-key for a repository URL that is not SSH", "use https-token for an https URL, or an SSH URL (ssh://... or git@host:path)")
 		}
 	case "none":
 	case "":
@@ -532,20 +552,15 @@ func (x *v) vault(c *Config) {
 	if c.Vault.KV != 1 && c.Vault.KV != 2 {
 		x.add(key("vault.kvVersion"), fmt.Sprintf("%d is not a KV engine version", c.Vault.KV), "use 1 (the reference deployment mounts secret/ as KV v1) or 2")
 	}
-	if !mountRe.MatchString(c.Vault.Mount) {
-		x.add(key("vault.mount"), fmt.Sprintf("%q is not a mount path", c.Vault.Mount), "use the KV mount without slashes at the ends, default secret")
-	}
 	if a := c.Vault.Address; a != "" {
-		if u, err := url.Parse(a); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			x.add(key("vault.address"), fmt.Sprintf("%q is not a URL", a), "use e.g. https://vault.pm4ml.example.org, or leave it unset for the in-cluster Vault")
-		} else if u.Scheme == "http" && c.Environment == hosts.Prod {
+		if grammar.HTTPURL.OK(a) && strings.HasPrefix(a, "http://") && c.Environment == hosts.Prod {
 			x.add(key("vault.address"), "uses plain http in prod", "use https (guide 1.3: TLS enforced where applicable)")
 		}
 	}
 }
 
-// secrets: required secrets are set, and stored as secrets.
-func (x *v) secrets(c *Config) {
+// RequiredSecrets are the secret keys this configuration needs, each with how to set it.
+func RequiredSecrets(c *Config) map[string]string {
 	required := map[string]string{
 		SecretSSHPrivateKey:   "the SSH private key of pm4ml:ssh.user: pulumi config set --secret pm4ml:sshPrivateKey < ~/.ssh/id_ed25519",
 		SecretMCMClientSecret: "the MCM client secret from the hub operator (guide 6.5): pulumi config set --secret pm4ml:mcmClientSecret",
@@ -568,6 +583,12 @@ func (x *v) secrets(c *Config) {
 	{
 		required[SecretVaultToken] = "a Vault token allowed to write " + c.Vault.Mount + "/" + c.PM4MLID + "/: pulumi config set --secret pm4ml:vaultToken"
 	}
+	return required
+}
+
+// secrets: required secrets are set, and stored as secrets.
+func (x *v) secrets(c *Config) {
+	required := RequiredSecrets(c)
 	for _, name := range SecretKeys {
 		st := c.Secrets[name]
 		how, req := required[name]

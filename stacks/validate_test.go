@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,26 @@ type badConfig struct {
 	problem string
 }
 
+// peer0 is the first peer of a wireguard mapping built by wgEnabled.
+func peer0(w map[string]any) map[string]any { return w["peers"].([]any)[0].(map[string]any) }
+
+// manyStrings is n strings formatted with 1..n.
+func manyStrings(format string, n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i+1)
+	}
+	return out
+}
+
+// sshHostKey is a fresh host key line "ssh-ed25519 AAAA...".
+func sshHostKey(t testing.TB) string { _, pub := newSSHKey(t); return pub }
+
+// setForeign writes a key of another namespace into the stack file (a misspelt pm4ml:).
+func setForeign(full, value string) mutation {
+	return func(t testing.TB, src *FileSource) { src.SetForeign(full, value) }
+}
+
 func wgEnabled(peerKey string) map[string]any {
 	return map[string]any{
 		"enabled": true, "port": 51820, "address": "10.200.0.1/24",
@@ -27,7 +48,7 @@ func wgEnabled(peerKey string) map[string]any {
 	}
 }
 
-func badConfigs(t *testing.T) []badConfig {
+func badConfigs(t testing.TB) []badConfig {
 	wgKey := newWGKey(t)
 	withWG := func(mod func(map[string]any)) mutation {
 		w := wgEnabled(wgKey)
@@ -114,6 +135,8 @@ func badConfigs(t *testing.T) []badConfig {
 		{name: "internalVip missing with 2 LBs", stack: "prod", mut: del("haproxy.internalVip"), want: []string{"pm4ml:haproxy.internalVip"}},
 		{name: "haproxy interface invalid", stack: "prod", mut: set("haproxy.interface", "eth 0"), want: []string{"pm4ml:haproxy.interface"}},
 		{name: "haproxy maxConn out of range", stack: "prod", mut: set("haproxy.maxConn", 50), want: []string{"pm4ml:haproxy.maxConn"}},
+		{name: "microk8s upgrade takes every worker down", stack: "prod", mut: set("microk8s.upgrade.maxUnavailable", 3), want: []string{"pm4ml:microk8s.upgrade.maxUnavailable"}, problem: "3 worker-only node(s)"},
+		{name: "microk8s upgrade maxUnavailable negative", stack: "prod", mut: set("microk8s.upgrade.maxUnavailable", -1), want: []string{"pm4ml:microk8s.upgrade.maxUnavailable"}},
 		{name: "stats port 443", stack: "prod", mut: set("haproxy.statsPort", 443), want: []string{"pm4ml:haproxy.statsPort"}},
 		// cluster settings
 		{name: "microk8s channel latest/edge", stack: "stg", mut: set("microk8s.channel", "latest/edge"), want: []string{"pm4ml:microk8s.channel"}, problem: "pinned"},
@@ -167,9 +190,122 @@ func badConfigs(t *testing.T) []badConfig {
 			want: []string{"pm4ml:waves[1].apps[0].name"}},
 		// decoding
 		{name: "unknown top-level key", stack: "prod", mut: set("hots", []any{}), want: []string{"pm4ml:hots"}, problem: "not a setting"},
-		{name: "unknown nested host field", stack: "prod", mut: set("hosts[0].rols", []any{"master"}), want: []string{"pm4ml:hosts"}, problem: `"rols"`},
-		{name: "unknown nested ssh field", stack: "stg", mut: set("ssh.usr", "ubuntu"), want: []string{"pm4ml:ssh"}, problem: `"usr"`},
-		{name: "wrong type", stack: "stg", mut: set("ssh.port", "22"), want: []string{"pm4ml:ssh"}, problem: "port"},
+		{name: "unknown nested host field", stack: "prod", mut: set("hosts[0].rols", []any{"master"}), want: []string{"pm4ml:hosts[0].rols"}, problem: "not a field"},
+		{name: "unknown nested ssh field", stack: "stg", mut: set("ssh.usr", "ubuntu"), want: []string{"pm4ml:ssh.usr"}, problem: "not a field"},
+		{name: "wrong type", stack: "stg", mut: set("ssh.port", "22"), want: []string{"pm4ml:ssh.port"}, problem: `the text "22"`},
+		// safe input (issue: one validation before anything exists)
+		{name: "ntp server carrying a shell payload", stack: "prod", mut: set("network.ntpServers", []any{"pool.ntp.org' ; touch /tmp/pwned ; '"}), want: []string{"pm4ml:network.ntpServers[0]"}, problem: "IP address or a DNS name"},
+		{name: "ntp server with a blank", stack: "stg", mut: set("network.ntpServers", []any{"time server"}), want: []string{"pm4ml:network.ntpServers[0]"}},
+		{name: "too many ntp servers", stack: "prod", mut: set("network.ntpServers", manyStrings("10.10.0.%d", 17)), want: []string{"pm4ml:network.ntpServers"}, problem: "17 entries"},
+		{name: "local storage path with ..", stack: "prod", mut: set("ceph.localStoragePath", "/var/lib/../etc"), want: []string{"pm4ml:ceph.localStoragePath"}, problem: "absolute path"},
+		{name: "local storage path relative", stack: "stg", mut: set("ceph.localStoragePath", "data/local"), want: []string{"pm4ml:ceph.localStoragePath"}},
+		{name: "local class named like MicroK8s' own", stack: "prod", mut: set("ceph.localStorageClass", "microk8s-hostpath"), want: []string{"pm4ml:ceph.localStorageClass"}, problem: "MicroK8s"},
+		{name: "ceph class named like MicroK8s' own", stack: "stg", mut: set("ceph.storageClass", "microk8s-hostpath"), want: []string{"pm4ml:ceph.storageClass"}, problem: "MicroK8s"},
+		{name: "wireguard endpoint without a port", stack: "prod", mut: withWG(func(w map[string]any) { peer0(w)["endpoint"] = "vpn.example.org" }), want: []string{"pm4ml:wireguard.peers[0].endpoint"}, problem: "host:port"},
+		{name: "wireguard endpoint with a newline", stack: "prod", mut: withWG(func(w map[string]any) { peer0(w)["endpoint"] = "vpn.example.org:51820\nPostUp = touch /tmp/pwned" }), want: []string{"pm4ml:wireguard.peers[0].endpoint"}, problem: "control character"},
+		{name: "wireguard endpoint port out of range", stack: "stg", mut: withWG(func(w map[string]any) { peer0(w)["endpoint"] = "203.0.113.7:70000" }), want: []string{"pm4ml:wireguard.peers[0].endpoint"}},
+		{name: "wireguard peer key listed twice", stack: "prod", mut: withWG(func(w map[string]any) {
+			w["peers"] = append(w["peers"].([]any), map[string]any{"name": "branch", "publicKey": peer0(w)["publicKey"], "allowedIps": []any{"10.202.0.0/24"}})
+		}), want: []string{"pm4ml:wireguard.peers[1].publicKey"}, problem: "peers[0]"},
+		{name: "wireguard CIDR routed to two peers", stack: "prod", mut: withWG(func(w map[string]any) {
+			w["peers"] = append(w["peers"].([]any), map[string]any{"name": "branch", "publicKey": newWGKey(t), "allowedIps": []any{"10.201.0.0/24"}})
+		}), want: []string{"pm4ml:wireguard.peers[1].allowedIps[0]"}, problem: "peers[0]"},
+		{name: "wireguard peer name with blanks", stack: "stg", mut: withWG(func(w map[string]any) { peer0(w)["name"] = "Hub Office" }), want: []string{"pm4ml:wireguard.peers[0].name"}},
+		{name: "wireguard peer names repeated", stack: "stg", mut: withWG(func(w map[string]any) {
+			w["peers"] = append(w["peers"].([]any), map[string]any{"name": "hub", "publicKey": newWGKey(t), "allowedIps": []any{"10.202.0.0/24"}})
+		}), want: []string{"pm4ml:wireguard.peers[1].name"}, problem: "peers[0]"},
+		{name: "wireguard allowed IP not a CIDR", stack: "prod", mut: withWG(func(w map[string]any) { peer0(w)["allowedIps"] = []any{"10.201.0.0/33"} }), want: []string{"pm4ml:wireguard.peers[0].allowedIps[0]"}},
+		{name: "wireguard port 0", stack: "prod", mut: withWG(func(w map[string]any) { w["port"] = 0 }), want: []string{"pm4ml:wireguard.port"}, problem: "is 0"},
+		{name: "wireguard enabled written as text", stack: "stg", mut: withWG(func(w map[string]any) { w["enabled"] = "true" }), want: []string{"pm4ml:wireguard.enabled", "pm4ml:wireguard.peers"}, problem: "true or false"},
+		{name: "gitops revision with a blank", stack: "prod", mut: set("gitops.revision", "release 1.0"), want: []string{"pm4ml:gitops.revision"}, problem: "branch, tag or commit"},
+		{name: "gitops revision climbing up", stack: "stg", mut: set("gitops.revision", "../main"), want: []string{"pm4ml:gitops.revision"}},
+		{name: "gitops revision like an option", stack: "prod", mut: set("gitops.revision", "-rf"), want: []string{"pm4ml:gitops.revision"}},
+		{name: "gitops revision with =", stack: "stg", mut: set("gitops.revision", "main=1"), want: []string{"pm4ml:gitops.revision"}},
+		{name: "gitops repoUrl with a blank", stack: "prod", mut: set("gitops.repoUrl", "https://git.example.org/fsp/pm4ml gitops.git"), want: []string{"pm4ml:gitops.repoUrl"}},
+		{name: "gitops repoUrl with credentials inside", stack: "prod", mut: set("gitops.repoUrl", "https://fsp:hunter2@git.example.org/fsp/pm4ml-gitops.git"), want: []string{"pm4ml:gitops.repoUrl"}},
+		{name: "gitops git:// with https-token", stack: "prod", mut: set("gitops.repoUrl", "git://git.example.org/fsp/pm4ml-gitops.git"), want: []string{"pm4ml:gitops.credentials"}, problem: "https-token"},
+		{name: "gitops username with a blank", stack: "prod", mut: set("gitops.username", "fsp admin"), want: []string{"pm4ml:gitops.username"}},
+		{name: "gitops credentials in capitals", stack: "stg", mut: set("gitops.credentials", "SSH-key"), want: []string{"pm4ml:gitops.credentials"}},
+		{name: "verify attempts negative", stack: "prod", mut: set("verify", map[string]any{"attempts": -3}), want: []string{"pm4ml:verify.attempts"}, problem: "-3"},
+		{name: "verify interval 0", stack: "stg", mut: set("verify", map[string]any{"intervalSeconds": 0}), want: []string{"pm4ml:verify.intervalSeconds"}, problem: "is 0"},
+		{name: "verify interval a day", stack: "prod", mut: set("verify", map[string]any{"intervalSeconds": 86400}), want: []string{"pm4ml:verify.intervalSeconds"}},
+		{name: "in-cluster check without a scheme", stack: "prod", mut: set("verify", map[string]any{"internalChecks": []any{"pm4ml.svc:8080/health"}}), want: []string{"pm4ml:verify.internalChecks[0]"}, problem: "http(s) URL"},
+		{name: "verify endpoint without a scheme", stack: "stg", mut: set("verify", map[string]any{"endpoints": []any{map[string]any{"url": "portal.example.org"}}}), want: []string{"pm4ml:verify.endpoints[0].url"}},
+		{name: "verify endpoint name carrying a command", stack: "prod", mut: set("verify", map[string]any{"endpoints": []any{map[string]any{"name": "portal$(id)", "url": "https://portal.pm4ml.example.org/"}}}), want: []string{"pm4ml:verify.endpoints[0].name"}},
+		{name: "verify endpoint names repeated", stack: "prod", mut: set("verify", map[string]any{"endpoints": []any{map[string]any{"name": "portal", "url": "https://portal.pm4ml.example.org/"}, map[string]any{"name": "portal", "url": "https://api.pm4ml.example.org/"}}}), want: []string{"pm4ml:verify.endpoints[1].name"}, problem: "endpoints[0]"},
+		{name: "verify endpoint named argocd", stack: "stg", mut: set("verify", map[string]any{"endpoints": []any{map[string]any{"name": "argocd", "url": "https://portal.pm4ml.example.org/"}}}), want: []string{"pm4ml:verify.endpoints[0].name"}, problem: "Argo CD"},
+		{name: "verify expected status out of range", stack: "prod", mut: set("verify", map[string]any{"endpoints": []any{map[string]any{"url": "https://portal.pm4ml.example.org/", "expectStatus": []any{999}}}}), want: []string{"pm4ml:verify.endpoints[0].expectStatus[0]"}},
+		{name: "verify resolve address a name", stack: "stg", mut: set("verify", map[string]any{"resolveAddress": "vip"}), want: []string{"pm4ml:verify.resolveAddress"}},
+		{name: "verify CA file relative", stack: "prod", mut: set("verify", map[string]any{"caCertFile": "ca.pem"}), want: []string{"pm4ml:verify.caCertFile"}},
+		{name: "verify insecure as text", stack: "stg", mut: set("verify", map[string]any{"insecure": "true"}), want: []string{"pm4ml:verify.insecure"}},
+		// silent typos
+		{name: "misspelt namespace", stack: "prod", mut: setForeign("pm4lm:wireguard", `{"enabled":true}`), want: []string{"pm4lm:wireguard"}, problem: "near miss"},
+		{name: "namespace in capitals", stack: "stg", mut: setForeign("PM4ML:domain", "stg.pm4ml.example.org"), want: []string{"PM4ML:domain"}, problem: "near miss"},
+		{name: "field name in other case", stack: "prod", mut: set("haproxy.publicVIP", "10.10.0.10"), want: []string{"pm4ml:haproxy.publicVIP"}, problem: "not a field"},
+		{name: "top-level key in other case", stack: "stg", mut: set("pm4mlID", "fsp-stg"), want: []string{"pm4ml:pm4mlID"}, problem: "not a setting"},
+		{name: "nested unknown field keeps its index", stack: "prod", mut: set("hosts[5].adress", "10.10.2.23"), want: []string{"pm4ml:hosts[5].adress"}, problem: "not a field"},
+		{name: "unknown microk8s field", stack: "prod", mut: set("microk8s.chanel", "1.31/stable"), want: []string{"pm4ml:microk8s.chanel"}, problem: "not a field"},
+		{name: "unknown wave field", stack: "stg", mut: set("waves", []any{map[string]any{"name": "core", "app": []any{"vault"}}}), want: []string{"pm4ml:waves[0].app", "pm4ml:waves[0].apps", "pm4ml:waves"}, problem: "not a field"},
+		{name: "roles as text", stack: "prod", mut: set("hosts[0].roles", "master"), want: []string{"pm4ml:hosts[0].roles", "pm4ml:hosts"}, problem: "must be a list"},
+		{name: "ssh as text", stack: "stg", mut: set("ssh", "ubuntu"), want: []string{"pm4ml:ssh"}, problem: "must be a mapping"},
+		{name: "hosts as a mapping", stack: "stg", mut: set("hosts", map[string]any{"name": "stg-k8s-1"}), want: []string{"pm4ml:hosts", "pm4ml:haproxy.internalVip"}, problem: "must be a list"},
+		{name: "templateVmId as text", stack: "stg", mut: set("proxmox.templateVmId", "9000"), want: []string{"pm4ml:proxmox.templateVmId"}, problem: "whole number"},
+		{name: "sizing cpus as text", stack: "stg", mut: set("hosts[0].sizing", map[string]any{"cpus": "8"}), want: []string{"pm4ml:hosts[0].sizing.cpus"}},
+		{name: "kvVersion as text", stack: "prod", mut: set("vault.kvVersion", "2"), want: []string{"pm4ml:vault.kvVersion"}},
+		{name: "argocd ha as text", stack: "stg", mut: set("argocd", map[string]any{"ha": "no"}), want: []string{"pm4ml:argocd.ha"}},
+		{name: "port as a fraction", stack: "prod", mut: set("ssh.port", 22.5), want: []string{"pm4ml:ssh.port"}, problem: "whole number"},
+		{name: "lab in capitals", stack: "stg", mut: set("lab", "TRUE"), want: []string{"pm4ml:lab"}},
+		{name: "role in capitals", stack: "stg", mut: set("hosts[0].roles", []any{"Master", "worker"}), want: []string{"pm4ml:hosts[0].roles"}, problem: "Master"},
+		{name: "environment in capitals", stack: "prod", mut: set("environment", "Prod"), want: []string{"pm4ml:environment"}},
+		// unchecked values
+		{name: "allowlist halves of the Internet", stack: "prod", mut: set("network.adminAllowlist", []any{"0.0.0.0/1", "128.0.0.0/1"}), want: []string{"pm4ml:network.adminAllowlist[0]", "pm4ml:network.adminAllowlist[1]"}, problem: "addresses"},
+		{name: "allowlist entry broader than /8", stack: "stg", mut: set("network.adminAllowlist", []any{"10.0.0.0/7"}), want: []string{"pm4ml:network.adminAllowlist[0]"}},
+		{name: "allowlist many /8s together", stack: "prod", mut: set("network.adminAllowlist", manyStrings("%d.0.0.0/8", 5)), want: []string{"pm4ml:network.adminAllowlist"}, problem: "together"},
+		{name: "apiAllowlist broad", stack: "stg", mut: set("network.apiAllowlist", []any{"0.0.0.0/4"}), want: []string{"pm4ml:network.apiAllowlist[0]"}},
+		{name: "dns server with an IPv6 zone carrying a command", stack: "prod", mut: set("network.dnsServers", []any{"fe80::1%eth0;touch /tmp/pwned"}), want: []string{"pm4ml:network.dnsServers[0]"}},
+		{name: "too many dns servers", stack: "stg", mut: set("network.dnsServers", manyStrings("10.10.0.%d", 9)), want: []string{"pm4ml:network.dnsServers"}},
+		{name: "searchDomain with a blank", stack: "stg", mut: set("network.searchDomain", "example .org"), want: []string{"pm4ml:network.searchDomain"}},
+		{name: "gateway carrying a command", stack: "stg", mut: set("network.gateway", "10.10.0.1;reboot"), want: []string{"pm4ml:network.gateway"}},
+		{name: "internal subnet public", stack: "prod", mut: set("network.internalSubnet", "8.8.0.0/16"), want: []string{"pm4ml:network.internalSubnet", "pm4ml:network.gateway", "pm4ml:haproxy.publicVip", "pm4ml:haproxy.internalVip", "pm4ml:hosts[0].address", "pm4ml:hosts[1].address", "pm4ml:hosts[2].address", "pm4ml:hosts[3].address", "pm4ml:hosts[4].address", "pm4ml:hosts[5].address", "pm4ml:hosts[6].address", "pm4ml:hosts[7].address", "pm4ml:hosts[8].address", "pm4ml:hosts[9].address", "pm4ml:hosts[10].address", "pm4ml:hosts[11].address"}, problem: "private"},
+		{name: "bastion user with a host", stack: "prod", mut: set("ssh.bastion.user", "admin@jump"), want: []string{"pm4ml:ssh.bastion.user"}},
+		{name: "bastion port 0", stack: "prod", mut: set("ssh.bastion.port", 0), want: []string{"pm4ml:ssh.bastion.port"}, problem: "is 0"},
+		{name: "host key given as a fingerprint", stack: "prod", mut: set("ssh.hostKeys", map[string]any{"prod-master-1": "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}), want: []string{"pm4ml:ssh.hostKeys.prod-master-1"}, problem: "SSH public host key"},
+		{name: "host key with a trailing comment", stack: "prod", mut: set("ssh.hostKeys", map[string]any{"prod-master-1": sshHostKey(t) + " root@prod-master-1"}), want: []string{"pm4ml:ssh.hostKeys.prod-master-1"}},
+		{name: "host key for a name with blanks", stack: "stg", mut: set("ssh.hostKeys", map[string]any{"Stg K8s 1": sshHostKey(t)}), want: []string{"pm4ml:ssh.hostKeys.Stg K8s 1"}},
+		{name: "argocd project with blanks", stack: "prod", mut: set("argocd", map[string]any{"project": "pm4ml project"}), want: []string{"pm4ml:argocd.project"}},
+		{name: "ssh port 0", stack: "prod", mut: set("ssh.port", 0), want: []string{"pm4ml:ssh.port"}, problem: "is 0"},
+		{name: "riskAcceptance pasted document", stack: "prod", mut: all(set("hosts[0].roles", []any{"master", "worker"}), set("riskAcceptance", strings.Repeat("RISK ", 1<<20))), want: []string{"pm4ml:riskAcceptance", "pm4ml:hosts[0].roles"}, problem: "characters long"},
+		{name: "riskAcceptance carrying a command", stack: "prod", mut: all(set("hosts[0].roles", []any{"master", "worker"}), set("riskAcceptance", "RISK-1$(reboot)")), want: []string{"pm4ml:riskAcceptance"}},
+		{name: "domain with a trailing dot", stack: "prod", mut: set("domain", "pm4ml.example.org."), want: []string{"pm4ml:domain"}},
+		{name: "pm4mlId too long", stack: "stg", mut: set("pm4mlId", strings.Repeat("f", 70)), want: []string{"pm4ml:pm4mlId"}},
+		{name: "host name as an FQDN", stack: "prod", mut: set("hosts[0].name", "prod-master-1.example.org"), want: []string{"pm4ml:hosts[0].name"}},
+		{name: "host address IPv6", stack: "stg", mut: set("hosts[2].address", "fd00::5"), want: []string{"pm4ml:hosts[2].address"}},
+		{name: "ceph disk climbing out of /dev", stack: "prod", mut: set("hosts[8].cephDisks[0]", "/dev/../etc/passwd"), want: []string{"pm4ml:hosts[8].cephDisks[0]"}},
+		{name: "too many ceph disks", stack: "stg", mut: set("hosts[3].cephDisks", manyStrings("/dev/disk%d", 33)), want: []string{"pm4ml:hosts[3].cephDisks"}},
+		{name: "host sizing absurd", stack: "stg", mut: set("hosts[0].sizing", map[string]any{"memoryGb": 99999999}), want: []string{"pm4ml:hosts[0].sizing"}},
+		{name: "ceph pool with a slash", stack: "prod", mut: set("ceph.pool", "rbd/pm4ml"), want: []string{"pm4ml:ceph.pool"}},
+		{name: "ceph channel latest", stack: "stg", mut: set("ceph.channel", "latest/stable"), want: []string{"pm4ml:ceph.channel"}},
+		{name: "microk8s channel with a newline", stack: "prod", mut: set("microk8s.channel", "1.31/stable\n"), want: []string{"pm4ml:microk8s.channel"}, problem: "control character"},
+		{name: "haproxy maxConn a million", stack: "prod", mut: set("haproxy.maxConn", 1000000), want: []string{"pm4ml:haproxy.maxConn"}},
+		{name: "haproxy interface alias", stack: "stg", mut: set("haproxy.interface", "eth0:1"), want: []string{"pm4ml:haproxy.interface"}},
+		{name: "stats port without stats", stack: "stg", mut: set("haproxy.statsPort", 8404), want: []string{"pm4ml:haproxy.statsPort"}, problem: "statsEnabled"},
+		{name: "stats user with a blank", stack: "prod", mut: set("haproxy.statsUser", "stats admin"), want: []string{"pm4ml:haproxy.statsUser"}},
+		{name: "vault address without a scheme", stack: "prod", mut: set("vault.address", "vault.example.org"), want: []string{"pm4ml:vault.address"}},
+		{name: "vault mount with slashes", stack: "stg", mut: set("vault.mount", "/secret/"), want: []string{"pm4ml:vault.mount"}},
+		{name: "argocd manifest path relative", stack: "prod", mut: set("argocd", map[string]any{"manifestPath": "install.yaml"}), want: []string{"pm4ml:argocd.manifestPath"}},
+		{name: "argocd manifest URL ftp", stack: "stg", mut: set("argocd", map[string]any{"manifestUrl": "ftp://mirror.example.org/install.yaml"}), want: []string{"pm4ml:argocd.manifestUrl"}},
+		{name: "argocd path prefix absolute", stack: "prod", mut: set("argocd", map[string]any{"pathPrefix": "/apps"}), want: []string{"pm4ml:argocd.pathPrefix"}},
+		{name: "argocd path prefix climbing up", stack: "stg", mut: set("argocd", map[string]any{"pathPrefix": "apps/../.."}), want: []string{"pm4ml:argocd.pathPrefix"}},
+		{name: "argocd app timeout short", stack: "prod", mut: set("argocd", map[string]any{"appTimeoutSeconds": 10}), want: []string{"pm4ml:argocd.appTimeoutSeconds"}},
+		{name: "argocd namespace with a blank", stack: "stg", mut: set("argocd", map[string]any{"namespace": "Argo CD"}), want: []string{"pm4ml:argocd.namespace"}},
+		{name: "wave app path climbing up", stack: "stg", mut: set("waves", []any{map[string]any{"name": "core", "apps": []any{map[string]any{"name": "vault", "path": "../other/vault"}}}}), want: []string{"pm4ml:waves[0].apps[0].path"}},
+		{name: "wave app namespace with a blank", stack: "prod", mut: set("waves", []any{map[string]any{"name": "core", "apps": []any{map[string]any{"name": "vault", "namespace": "kube system"}}}}), want: []string{"pm4ml:waves[0].apps[0].namespace"}},
+		{name: "proxmox node with a blank", stack: "stg", mut: set("proxmox.node", "pve 1"), want: []string{"pm4ml:proxmox.node"}},
+		{name: "proxmox datastore carrying a command", stack: "stg", mut: set("proxmox.datastore", "local;lvm"), want: []string{"pm4ml:proxmox.datastore"}},
+		{name: "proxmox bridge with a blank", stack: "stg", mut: set("proxmox.bridge", "vmbr0 "), want: []string{"pm4ml:proxmox.bridge"}},
+		{name: "proxmox vlan 5000", stack: "stg", mut: set("proxmox.vlan", 5000), want: []string{"pm4ml:proxmox.vlan"}},
+		{name: "proxmox insecure as text", stack: "stg", mut: set("proxmox.insecure", "yes"), want: []string{"pm4ml:proxmox.insecure"}},
+		{name: "proxmox placement node with blanks", stack: "stg", mut: set("hosts[0].proxmox.node", "Node One"), want: []string{"pm4ml:hosts[0].proxmox.node"}},
 	}
 }
 
@@ -177,7 +313,7 @@ func badConfigs(t *testing.T) []badConfig {
 // key with a fix, by Load and by the running program, which then registers nothing.
 func TestValidateRefusesBadConfig(t *testing.T) {
 	cases := badConfigs(t)
-	if len(cases) < 30 {
+	if len(cases) < 150 {
 		t.Fatalf("only %d cases", len(cases))
 	}
 	names := map[string]bool{}
@@ -232,7 +368,7 @@ func assertProblems(t *testing.T, err error, want []string, problem string) {
 		if fe.Problem == "" || fe.Fix == "" {
 			t.Errorf("%s: problem %q / fix %q: both must be set", fe.Key, fe.Problem, fe.Fix)
 		}
-		if !strings.HasPrefix(fe.Key, Namespace+":") {
+		if !strings.HasPrefix(fe.Key, Namespace+":") && !strings.Contains(fe.Problem, "near miss") {
 			t.Errorf("key %q lacks the %s: namespace", fe.Key, Namespace)
 		}
 		if fe.Key == want[0] && strings.Contains(fe.Problem, problem) {
@@ -286,6 +422,11 @@ func TestValidateAcceptsAllowedVariants(t *testing.T) {
 				}
 			}},
 		{name: "stg candidate channel", stack: "stg", mut: set("microk8s.channel", "1.32/candidate")},
+		{name: "prod two workers at a time", stack: "prod", mut: set("microk8s.upgrade.maxUnavailable", 2), check: func(t *testing.T, c *Config) {
+			if c.MicroK8s.Upgrade.MaxUnavailable != 2 || c.MicroK8sPlan().MaxUnavailable != 2 {
+				t.Errorf("maxUnavailable %d", c.MicroK8s.Upgrade.MaxUnavailable)
+			}
+		}},
 		{name: "stg lab", stack: "stg", mut: set("lab", "true"), check: func(t *testing.T, c *Config) {
 			if !c.Lab {
 				t.Error("Lab not set")
