@@ -8,8 +8,12 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -60,8 +64,92 @@ func Wrap(step, body string) string {
 // Funcs are the template helpers every script template may use.
 var Funcs = template.FuncMap{
 	"quote": Quote,
-	"join":  strings.Join,
+	"words": Words,
+	"safe":  Safe,
+	"raw":   Raw,
 }
+
+// Templates parses a component's templates and makes every output action safe by construction:
+// an action that does not end in `quote` (a shell word in single quotes) or `raw` (text built by
+// the program from typed data, e.g. a rendered configuration file) gets `safe` appended, which
+// refuses at render time any value with a character outside safeWord. A value therefore reaches a
+// script or a configuration file either quoted or as a plain word; never as shell or config syntax
+// (a quote, `$`, a backtick, `;`, a blank, a newline, `\`), whatever the template writer did.
+func Templates(name string, fsys fs.FS, patterns ...string) *template.Template {
+	t := template.Must(template.New(name).Funcs(Funcs).ParseFS(fsys, patterns...))
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && tt.Tree.Root != nil {
+			autoSafe(tt.Tree.Root)
+		}
+	}
+	return t
+}
+
+// Escapers are the functions that end an action safely; any other action gets `safe`.
+var Escapers = []string{"quote", "safe", "raw", "words"}
+
+func autoSafe(n parse.Node) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			autoSafe(c)
+		}
+	case *parse.ActionNode:
+		if len(x.Pipe.Decl) > 0 || endsEscaped(x.Pipe) {
+			return
+		}
+		id := parse.NewIdentifier("safe").SetPos(x.Pos)
+		x.Pipe.Cmds = append(x.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: x.Pos, Args: []parse.Node{id}})
+	case *parse.IfNode:
+		autoSafe(x.List)
+		autoSafe(x.ElseList)
+	case *parse.RangeNode:
+		autoSafe(x.List)
+		autoSafe(x.ElseList)
+	case *parse.WithNode:
+		autoSafe(x.List)
+		autoSafe(x.ElseList)
+	}
+}
+
+func endsEscaped(p *parse.PipeNode) bool {
+	last := p.Cmds[len(p.Cmds)-1]
+	id, ok := last.Args[0].(*parse.IdentifierNode)
+	return ok && slices.Contains(Escapers, id.Ident)
+}
+
+// safeWord is what a value may contain to be written unquoted into a script or a configuration
+// file: no blank, quote, `$`, backtick, `;`, `&`, `|`, `<`, `>`, `(`, `)`, `*`, `?`, `[`, `\`,
+// `#`, `!`, `{`, `}` or control character.
+var safeWord = regexp.MustCompile(`^[A-Za-z0-9._/:@%+=,~\[\]-]*$`) // brackets: IPv6 endpoints ([2001:db8::1]:51820), written into configuration files only
+
+// Safe returns v as text when it is a plain word (safeWord), else an error naming the value: the
+// stack validation admits no such value where a template writes it unquoted, so this is an
+// invariant, not a rule.
+func Safe(v any) (string, error) {
+	s := fmt.Sprint(v)
+	if !safeWord.MatchString(s) {
+		return "", fmt.Errorf("%q cannot be written unquoted into a script or configuration file: pass it through quote", s)
+	}
+	return s, nil
+}
+
+// Words joins plain words (each checked as by Safe) with sep, e.g. a list of addresses.
+func Words(list []string, sep string) (string, error) {
+	for _, w := range list {
+		if _, err := Safe(w); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(list, sep), nil
+}
+
+// Raw marks text the program itself built from typed, validated data (e.g. a rendered
+// configuration file embedded in a script through a quoted heredoc): written as it is.
+func Raw(s string) string { return s }
 
 // Quote single-quotes s for a POSIX shell.
 func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -81,6 +169,12 @@ func Invocation(user, step, body string) string {
 		sudo = ""
 	}
 	return fmt.Sprintf("%sbash -c %s %s \"${SSH_CONNECTION%%%% *}\"", sudo, Quote(body), step)
+}
+
+// CheckInvocation is Invocation in check mode (lib.sh): the same script, user and sudo, with the
+// word "check" after the client address; it changes nothing and reports drift.
+func CheckInvocation(user, step, body string) string {
+	return Invocation(user, step, body) + " check"
 }
 
 // Options of one remote step.

@@ -1,0 +1,99 @@
+package remotecmd_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
+)
+
+func TestScriptFiles(t *testing.T) {
+	s := remotecmd.Script{Step: "x-join", Body: "create", DeleteBody: "delete", Secret: true}
+	fs := remotecmd.ScriptFiles("h1", "x", remotecmd.NumberedName(1, "join"), s)
+	want := []remotecmd.File{
+		{Path: "h1/x/20-join.sh", Mode: 0o755, Content: "create", Step: "x-join", Secret: true},
+		{Path: "h1/x/20-join.delete.sh", Mode: 0o755, Content: "delete", Step: "x-join", Delete: true},
+	}
+	if !slices.Equal(fs, want) {
+		t.Errorf("ScriptFiles:\n%+v\nwant\n%+v", fs, want)
+	}
+	if fs[1].Name() != "20-join.delete.sh" || fs[1].Host() != "h1" {
+		t.Errorf("Name %q Host %q", fs[1].Name(), fs[1].Host())
+	}
+	if got := remotecmd.ScriptFiles("h1", "x", "10-a", remotecmd.Script{Step: "a", Body: "b"}); len(got) != 1 {
+		t.Errorf("a step without a delete script has %d files", len(got))
+	}
+	if c := remotecmd.ConfigFile("h1", "x", "a.cfg", "c", 0o600); c.Path != "h1/x/a.cfg" || c.Step != "" || c.Mode != 0o600 {
+		t.Errorf("ConfigFile %+v", c)
+	}
+}
+
+// Chain: each step after the one before it, the first after `after`, every option applied.
+func TestChain(t *testing.T) {
+	m, err := mocktest.Run(t, nil, nil, func(ctx *pulumi.Context) error {
+		h := hosts.Host{Name: "h1", Address: "10.0.0.1", Conn: remote.ConnectionArgs{Host: pulumi.String("10.0.0.1")}, Identity: pulumi.String("10.0.0.1")}
+		first, err := remotecmd.Run(ctx, "before", h, remotecmd.Script{Step: "before", Body: "b"}, remotecmd.Options{User: "root"})
+		if err != nil {
+			return err
+		}
+		var links []remotecmd.Link
+		for _, n := range []string{"a", "b", "c"} {
+			links = append(links, remotecmd.Link{Name: "chain-" + n, Script: remotecmd.Script{Step: n, Body: n}, Options: remotecmd.Options{User: "root"}})
+		}
+		links[1].Opts = []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
+		cmds, err := remotecmd.Chain(ctx, h, []pulumi.Resource{first}, links)
+		if err != nil {
+			return err
+		}
+		if len(cmds) != 3 {
+			t.Errorf("%d commands", len(cmds))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []string{"chain-a", "chain-b", "chain-c"} {
+		prev := []string{"before", "chain-a", "chain-b"}[i]
+		if !m.DependsOn(t, n, prev) {
+			t.Errorf("%s does not depend on %s", n, prev)
+		}
+		if i > 0 && m.DependsOn(t, n, "before") {
+			t.Errorf("%s depends on the chain's start directly", n)
+		}
+		if got := m.Named(t, n).DeleteBeforeReplace; got != (n == "chain-b") {
+			t.Errorf("%s DeleteBeforeReplace %v", n, got)
+		}
+	}
+}
+
+// CustomOnly: a component as an ordering input is refused with the fix; custom resources pass.
+func TestCustomOnly(t *testing.T) {
+	err := mocktest.RunMocks(t, &mocktest.Mocks{}, map[string]string{}, nil, func(ctx *pulumi.Context) error {
+		comp := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("pm4ml:test:Comp", "comp", comp); err != nil {
+			return err
+		}
+		cmd, err := remote.NewCommand(ctx, "cmd", &remote.CommandArgs{Connection: remote.ConnectionArgs{Host: pulumi.String("10.0.0.1")}, Create: pulumi.String("true")})
+		if err != nil {
+			return err
+		}
+		if err := remotecmd.CustomOnly("x: Args.DependsOn", []pulumi.Resource{cmd}); err != nil {
+			t.Errorf("a custom resource refused: %v", err)
+		}
+		err = remotecmd.CustomOnly("x: Args.DependsOn", []pulumi.Resource{cmd, comp})
+		if err == nil || !strings.Contains(err.Error(), "x: Args.DependsOn[1]") || !strings.Contains(err.Error(), "Ready handle") {
+			t.Errorf("a component as an ordering input: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
