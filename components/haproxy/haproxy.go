@@ -57,6 +57,10 @@ type LoadBalancer struct {
 	Steps map[string][]*remote.Command
 	// Done per haproxy host name: its last step.
 	Done map[string]pulumi.Resource
+	// Ready is every haproxy host's last step, in Args.LBs order: what a later resource depends
+	// on. (Not the component itself: the Go SDK expands a component into the children registered
+	// so far, which races with the registration of its children.)
+	Ready []pulumi.Resource
 
 	// Frontends: name, address, port, mode, tlsTermination (always false), public, backend,
 	// redirect (registered output, read by the policy pack).
@@ -113,24 +117,40 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	statsBind, ka := pulumi.StringMap{}, pulumi.StringArrayMap{}
-	for i, r := range rendered {
-		h := args.LBs[i]
+	// One LB at a time: the VRRP backups (lower keepalived priority) first, the active one (the
+	// first, highest priority, which holds the VIPs) last. Each configuration step of the active
+	// LB waits for the same step on every backup, so a change is applied, validated (haproxy -c,
+	// keepalived -t), reloaded and found running on a backup before it reaches the host that
+	// serves; a failure there stops the update with the active LB untouched. Reloads keep the
+	// VRRP state: a configuration change never moves the VIPs.
+	c.Ready = make([]pulumi.Resource, len(rendered))
+	backupSteps := map[int][]pulumi.Resource{} // step index -> that step on every backup
+	for _, i := range ApplyOrder(len(rendered)) {
+		r, h := rendered[i], args.LBs[i]
 		prev := args.After[h.Name]
-		for _, s := range r.Scripts {
+		for k, s := range r.Scripts {
 			o := remotecmd.Options{User: args.User}
 			if s.Secret {
 				o.Stdin = args.Stats.Password
 			}
+			deps := []pulumi.Resource{prev}
+			if i == 0 && k > 0 { // not the package installation: nothing serves with it alone
+				deps = append(deps, backupSteps[k]...)
+			}
 			step := s.Step[len("haproxy-"):]
 			cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s-%s", name, h.Name, step), h, s, o,
-				pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{prev}))
+				pulumi.Parent(c), pulumi.DependsOn(deps))
 			if err != nil {
 				return nil, err
 			}
 			c.Steps[h.Name] = append(c.Steps[h.Name], cmd)
+			if i > 0 {
+				backupSteps[k] = append(backupSteps[k], cmd)
+			}
 			prev = cmd
 		}
 		c.Done[h.Name] = prev
+		c.Ready[i] = prev
 		if r.StatsBind != "" {
 			statsBind[h.Name] = pulumi.String(r.StatsBind)
 		}
@@ -167,4 +187,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"frontends": c.Frontends, "backends": c.Backends, "statsBind": c.StatsBind, "vips": c.VIPs, "keepalived": c.Keepalived,
 	})
+}
+
+// ApplyOrder is the order in which n haproxy hosts get a configuration change: the VRRP backups
+// (indexes 1..n-1, lower priority) first, the active one (index 0, highest priority) last.
+func ApplyOrder(n int) []int {
+	var out []int
+	for i := 1; i < n; i++ {
+		out = append(out, i)
+	}
+	if n > 0 {
+		out = append(out, 0)
+	}
+	return out
 }

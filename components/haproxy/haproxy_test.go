@@ -117,9 +117,14 @@ func TestGraphProd(t *testing.T) {
 			t.Errorf("%s keepalived does not wait for the host preparation", lb)
 		}
 	}
-	// the two haproxy hosts do not wait for each other
-	if m.DependsOnTransitively(t, "lb-lb2-install", "prep-lb1") || m.DependsOnTransitively(t, "lb-lb1-keepalived", "lb-lb2-config") {
-		t.Error("lb1 and lb2 chains are entangled")
+	// the installations do not wait for each other; the backup lb2 never waits for lb1
+	if m.DependsOnTransitively(t, "lb-lb2-install", "prep-lb1") || m.DependsOnTransitively(t, "lb-lb1-install", "prep-lb2") {
+		t.Error("lb1 and lb2 installations are entangled")
+	}
+	for _, s := range []string{"install", "config", "keepalived"} {
+		if m.DependsOnTransitively(t, "lb-lb2-"+s, "prep-lb1") {
+			t.Errorf("the backup's %s waits for lb1", s)
+		}
 	}
 	if n := len(m.ChildrenOf(t, "lb")); n != 6 || len(m.ByType(cmdType)) != 8 {
 		t.Errorf("lb has %d children, want 6", n)
@@ -313,5 +318,51 @@ func TestNewRefuses(t *testing.T) {
 				t.Error("commands registered despite the error")
 			}
 		})
+	}
+}
+
+// TestLBChangesOneAtATime: a HAProxy or keepalived change reaches the VRRP backup (lb2, lower
+// priority) first and the active LB (lb1, which holds the VIPs) only after the backup's step
+// passed; both apply it by a reload (no restart, no VIP move).
+func TestLBChangesOneAtATime(t *testing.T) {
+	if got := fmt.Sprint(ApplyOrder(3)); got != "[1 2 0]" {
+		t.Errorf("ApplyOrder(3) = %s", got)
+	}
+	p := prodPlan()
+	m, _ := run(t, p, true)
+	for _, s := range []string{"config", "keepalived"} {
+		if !m.DependsOn(t, "lb-lb1-"+s, "lb-lb2-"+s) {
+			t.Errorf("the active LB's %s step does not wait for the backup's", s)
+		}
+		if m.DependsOnTransitively(t, "lb-lb2-"+s, "lb-lb1-"+s) {
+			t.Errorf("the backup's %s step waits for the active LB's", s)
+		}
+	}
+	if m.DependsOn(t, "lb-lb1-install", "lb-lb2-install") {
+		t.Error("the package installations need no order")
+	}
+	// a change is validated, then reloaded (connections and the VRRP state kept), never restarted
+	// (except HAProxy's command line, which only the stats drop-in changes)
+	for _, lb := range []string{"lb1", "lb2"} {
+		cfg := mocktest.String(m.Named(t, "lb-"+lb+"-config").Inputs, "create")
+		ka := mocktest.String(m.Named(t, "lb-"+lb+"-keepalived").Inputs, "create")
+		for _, w := range []string{"haproxy -c -q", "systemctl reload haproxy"} {
+			if !strings.Contains(cfg, w) {
+				t.Errorf("%s config lacks %q", lb, w)
+			}
+		}
+		for _, w := range []string{"keepalived -t -f", "systemctl reload keepalived"} {
+			if !strings.Contains(ka, w) {
+				t.Errorf("%s keepalived lacks %q", lb, w)
+			}
+		}
+		if strings.Contains(ka, "systemctl restart keepalived") {
+			t.Errorf("%s: restarting keepalived gives up the VIPs", lb)
+		}
+	}
+	// stg (one LB): nothing to order
+	m, _ = run(t, stgPlan(), false)
+	if len(m.ByType(cmdType)) == 0 {
+		t.Fatal("no steps")
 	}
 }

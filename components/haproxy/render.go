@@ -24,19 +24,19 @@ import (
 	"embed"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("haproxy").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("haproxy", files, "scripts/*.tmpl")
 
 // Steps of one haproxy host, in execution order. "keepalived" is absent where no VIP needs it.
 var Steps = []string{"install", "config", "keepalived"}
@@ -173,12 +173,6 @@ type Rendered struct {
 	Scripts []remotecmd.Script
 }
 
-var (
-	nameRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	ifaceRe = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
-	userRe  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-)
-
 // port reads a port-matrix row through the topology.
 func (p Plan) port(id string) int { return p.Topology.PortsOf(network.Lookup(id)).From }
 
@@ -227,7 +221,7 @@ func (p Plan) Validate() []error {
 	}{{"haproxy", p.LBs}, {"worker", p.Workers}} {
 		seen := map[string]bool{}
 		for _, n := range set.nodes {
-			if !nameRe.MatchString(n.Name) {
+			if !grammar.Hostname.OK(n.Name) {
 				add("hosts", fmt.Sprintf("host name %q cannot name a HAProxy server", n.Name), "use letters, digits, '.', '-' or '_'")
 			}
 			if !ipv4(n.Address) {
@@ -258,14 +252,14 @@ func (p Plan) Validate() []error {
 			}
 		}
 	}
-	if !ifaceRe.MatchString(p.Interface) {
+	if !grammar.Interface.OK(p.Interface) {
 		add("haproxy.interface", fmt.Sprintf("%q is not an interface name", p.Interface), "use the haproxy hosts' interface name, e.g. eth0 or ens18")
 	}
 	if v := p.VirtualRouterID; v < 0 || v > 255 {
 		add("haproxy", fmt.Sprintf("VRRP router id %d", v), "use 1..255")
 	}
-	if m := p.MaxConn; m != 0 && (m < 100 || m > 1000000) {
-		add("haproxy", fmt.Sprintf("maxconn %d", m), "use 100..1000000 (default 20000)")
+	if m := p.MaxConn; m != 0 && (m < grammar.MaxConnMin || m > grammar.MaxConnMax) {
+		add("haproxy.maxConn", fmt.Sprintf("%d is out of range", m), fmt.Sprintf("use %d..%d (default %d)", grammar.MaxConnMin, grammar.MaxConnMax, DefaultMaxConn))
 	}
 	if p.Stats.Enabled {
 		mp := p.port(network.HAProxyStats)
@@ -275,7 +269,7 @@ func (p Plan) Validate() []error {
 		case p.Stats.Port != 0 && p.Stats.Port != mp:
 			add("haproxy.statsPort", fmt.Sprintf("%d differs from the port matrix's %d", p.Stats.Port, mp), "derive both from pm4ml:haproxy.statsPort")
 		}
-		if !userRe.MatchString(p.Stats.User) {
+		if !grammar.User.OK(p.Stats.User) {
 			add("haproxy.statsUser", fmt.Sprintf("%q is not a valid user name", p.Stats.User), "use letters, digits, '-' or '_'")
 		}
 	}

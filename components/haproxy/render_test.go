@@ -223,13 +223,13 @@ func TestRenderScriptOrder(t *testing.T) {
 		b := cfg.Body
 		order := []string{
 			`IFS= read -r stats_password`,
-			`put_file "$stage/pm4ml-stats.cfg" 600`,
-			`put_file "$stage/haproxy.cfg" 644 <<'PM4ML_HAPROXY_CFG'`,
+			`stage_file "$stage/pm4ml-stats.cfg" 600`,
+			`stage_file "$stage/haproxy.cfg" 644 <<'PM4ML_HAPROXY_CFG'`,
 			`haproxy -c -q "${check[@]}"`,
 			`put_file '` + StatsPath + `' 600`,
 			`put_file '` + DropInPath + `' 644`,
 			`put_file '` + ConfigPath + `' 644`,
-			`systemctl reload haproxy`,
+			`mut systemctl reload haproxy`,
 		}
 		last := -1
 		for _, s := range order {
@@ -348,7 +348,7 @@ func TestPlanValidate(t *testing.T) {
 		{"bad server name", func(p *Plan) { p.Workers[0].Name = "w 1" }, "pm4ml:hosts"},
 		{"duplicate worker", func(p *Plan) { p.Workers[1].Name = p.Workers[0].Name }, "pm4ml:hosts"},
 		{"VRID", func(p *Plan) { p.VirtualRouterID = 256 }, "pm4ml:haproxy"},
-		{"maxconn", func(p *Plan) { p.MaxConn = 10 }, "pm4ml:haproxy"},
+		{"maxconn", func(p *Plan) { p.MaxConn = 10 }, "pm4ml:haproxy.maxConn"},
 	}
 	if errs := prodPlan().Validate(); len(errs) != 0 {
 		t.Fatalf("prod plan: %v", errs)

@@ -49,20 +49,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	var prev pulumi.Resource
+	links := make([]remotecmd.Link, len(r.Scripts))
 	for i, s := range r.Scripts {
-		o := []pulumi.ResourceOption{pulumi.Parent(c)}
-		if prev != nil {
-			o = append(o, pulumi.DependsOn([]pulumi.Resource{prev}))
-		}
-		cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, Steps[i]), args.Host, s, remotecmd.Options{User: args.User}, o...)
-		if err != nil {
-			return nil, err
-		}
-		c.Steps = append(c.Steps, cmd)
-		prev = cmd
+		links[i] = remotecmd.Link{Name: fmt.Sprintf("%s-%s", name, Steps[i]), Script: s, Options: remotecmd.Options{User: args.User}}
 	}
-	c.Done = prev
+	if c.Steps, err = remotecmd.Chain(ctx, args.Host, nil, links, pulumi.Parent(c)); err != nil {
+		return nil, err
+	}
+	c.Done = c.Steps[len(c.Steps)-1]
 	rules, structured := pulumi.StringArray{}, pulumi.Array{}
 	for _, a := range r.Rules {
 		rules = append(rules, pulumi.String(a.String()))

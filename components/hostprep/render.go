@@ -7,7 +7,6 @@ import (
 	"embed"
 	"fmt"
 	"strings"
-	"text/template"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/network"
@@ -17,7 +16,7 @@ import (
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("hostprep").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("hostprep", files, "scripts/*.tmpl")
 
 // Steps in execution order.
 var Steps = []string{"preflight", "base", "tuning", "firewall"}
@@ -38,8 +37,12 @@ type Plan struct {
 	Topology   network.Topology
 }
 
+// Component names the package's directory in the render output (<host>/hostprep/...).
+const Component = "hostprep"
+
 // Rendered is what one host receives.
 type Rendered struct {
+	Host    string
 	Scripts []remotecmd.Script // in Steps order
 	Ruleset string             // the nftables ruleset (also inside the firewall script)
 	Rules   []network.Allow    // the resolved port-matrix rows (for tests, outputs and policies)
@@ -47,7 +50,7 @@ type Rendered struct {
 
 // Render renders the scripts of one host.
 func Render(p Plan) (Rendered, error) {
-	out := Rendered{Rules: p.Topology.RulesFor(network.Node{Name: p.Name, Address: p.Address, Roles: p.Roles})}
+	out := Rendered{Host: p.Name, Rules: p.Topology.RulesFor(network.Node{Name: p.Name, Address: p.Address, Roles: p.Roles})}
 	fw := firewallData(p, out.Rules)
 	var b strings.Builder
 	if err := tmpl.ExecuteTemplate(&b, "nftables.nft.tmpl", fw); err != nil {
@@ -69,6 +72,16 @@ func Render(p Plan) (Rendered, error) {
 		out.Scripts = append(out.Scripts, s)
 	}
 	return out, nil
+}
+
+// Files are what the render command writes for the host: the scripts in Steps order
+// ("10-preflight.sh" ... "40-firewall.sh"), then the ruleset the firewall step loads.
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
+	for i, s := range r.Scripts {
+		out = append(out, remotecmd.ScriptFiles(r.Host, Component, remotecmd.NumberedName(i, Steps[i]), s)...)
+	}
+	return append(out, remotecmd.ConfigFile(r.Host, Component, "nftables.nft", r.Ruleset, remotecmd.ConfigMode))
 }
 
 type preflight struct {

@@ -24,17 +24,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"text/template"
 
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("storage").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("storage", files, "scripts/*.tmpl")
 
 // Tiers, as the pm4ml.io/tier annotation names them (read by the policy pack).
 const (
@@ -90,12 +90,6 @@ func (p Plan) storageClass() string {
 	return p.StorageClass
 }
 
-var (
-	dnsRe  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
-	poolRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	pathRe = regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`)
-)
-
 // Validate checks the plan; every problem names the configuration key and the fix.
 func (p Plan) Validate() error {
 	var errs []error
@@ -103,19 +97,19 @@ func (p Plan) Validate() error {
 	if p.Master == "" {
 		add("hosts", "has no master", "give at least one host the master role")
 	}
-	if !poolRe.MatchString(p.Pool) {
+	if !grammar.Pool.OK(p.Pool) {
 		add("ceph.pool", fmt.Sprintf("%q is not a Ceph pool name", p.Pool), "use letters, digits, '-', '_' or '.', e.g. rbd-pm4ml")
 	}
-	if !dnsRe.MatchString(p.storageClass()) {
+	if !grammar.K8sName.OK(p.storageClass()) {
 		add("ceph.storageClass", fmt.Sprintf("%q is not a Kubernetes object name", p.StorageClass), "use lower-case letters, digits, '-' and '.', e.g. ceph-rbd")
 	}
-	if !dnsRe.MatchString(p.LocalStorageClass) {
+	if !grammar.K8sName.OK(p.LocalStorageClass) {
 		add("ceph.localStorageClass", fmt.Sprintf("%q is not a Kubernetes object name", p.LocalStorageClass), "use lower-case letters, digits, '-' and '.', e.g. local-nvme")
 	}
-	if p.LocalStorageClass == p.storageClass() || p.LocalStorageClass == "microk8s-hostpath" {
+	if p.LocalStorageClass == p.storageClass() || p.LocalStorageClass == grammar.ReservedStorageClass {
 		add("ceph.localStorageClass", fmt.Sprintf("%q is taken", p.LocalStorageClass), "give the local high-performance class its own name, e.g. local-nvme")
 	}
-	if !pathRe.MatchString(p.LocalStoragePath) || strings.Contains(p.LocalStoragePath, "..") {
+	if !grammar.AbsPath.OK(p.LocalStoragePath) {
 		add("ceph.localStoragePath", fmt.Sprintf("%q is not an absolute path", p.LocalStoragePath), "use an absolute path on the workers' NVMe, e.g. /var/lib/pm4ml-local")
 	}
 	return errors.Join(errs...)
@@ -123,6 +117,7 @@ func (p Plan) Validate() error {
 
 // Rendered is what the master receives.
 type Rendered struct {
+	Master  string             // the master the steps run on (Plan.Master)
 	Scripts []remotecmd.Script // in Steps order; Scripts[1] (connect) is secret
 	// LocalManifest is the local StorageClass (also inside the storageclasses script).
 	LocalManifest string
@@ -186,7 +181,7 @@ func Render(p Plan) (Rendered, error) {
 	if err := tmpl.ExecuteTemplate(&b, "local-storageclass.yaml.tmpl", d); err != nil {
 		return Rendered{}, fmt.Errorf("render local StorageClass: %w", err)
 	}
-	out := Rendered{LocalManifest: b.String()}
+	out := Rendered{Master: p.Master, LocalManifest: b.String()}
 	d.Manifest = out.LocalManifest
 	for _, step := range Steps {
 		s, err := remotecmd.Render("storage-"+step, tmpl.Lookup(step+".sh.tmpl"), d)
@@ -199,18 +194,15 @@ func Render(p Plan) (Rendered, error) {
 	return out, nil
 }
 
-// File is one rendered file for review (all on the master).
-type File struct {
-	Name    string // e.g. "20-connect.sh", "local-storageclass.yaml"
-	Secret  bool   // the step's stdin carries a secret at run time (the file holds none)
-	Content string
-}
+// Component names the package's directory in the render output (<master>/storage/...).
+const Component = "storage"
 
-// Files lists the master's files in execution order.
-func (r Rendered) Files() []File {
-	var out []File
+// Files lists the master's files in execution order: the scripts ("10-rook-ceph.sh" ...), then
+// the local StorageClass the storageclasses step applies.
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
 	for i, s := range r.Scripts {
-		out = append(out, File{Name: fmt.Sprintf("%d0-%s.sh", i+1, Steps[i]), Secret: s.Secret, Content: s.Body})
+		out = append(out, remotecmd.ScriptFiles(r.Master, Component, remotecmd.NumberedName(i, Steps[i]), s)...)
 	}
-	return append(out, File{Name: "local-storageclass.yaml", Content: r.LocalManifest})
+	return append(out, remotecmd.ConfigFile(r.Master, Component, "local-storageclass.yaml", r.LocalManifest, remotecmd.ConfigMode))
 }

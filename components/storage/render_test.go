@@ -57,9 +57,9 @@ func TestFiles(t *testing.T) {
 	}
 	var names []string
 	for _, f := range r.Files() {
-		names = append(names, f.Name)
-		if f.Secret != (f.Name == "20-connect.sh") {
-			t.Errorf("%s secret=%v", f.Name, f.Secret)
+		names = append(names, f.Name())
+		if f.Secret != (f.Name() == "20-connect.sh") {
+			t.Errorf("%s secret=%v", f.Name(), f.Secret)
 		}
 	}
 	if want := []string{"10-rook-ceph.sh", "20-connect.sh", "30-storageclasses.sh", "local-storageclass.yaml"}; !slices.Equal(names, want) {
@@ -80,16 +80,16 @@ func TestShellcheckAndYamllint(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range r.Files() {
-			p := filepath.Join(dir, name+"-"+f.Name)
+			p := filepath.Join(dir, name+"-"+f.Name())
 			if err := os.WriteFile(p, []byte(f.Content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasSuffix(f.Name, ".sh") {
+			if strings.HasSuffix(f.Name(), ".sh") {
 				scripts = append(scripts, p)
 				continue
 			}
 			if out, err := exec.Command(yl, "-s", "-d", "{extends: default, rules: {document-start: disable}}", p).CombinedOutput(); err != nil {
-				t.Errorf("yamllint %s:\n%s", f.Name, out)
+				t.Errorf("yamllint %s:\n%s", f.Name(), out)
 			}
 		}
 	}
@@ -157,10 +157,10 @@ func newDouble(t *testing.T) *double {
 	return &double{t: t, state: t.TempDir(), bin: bin, runDir: t.TempDir(), logDir: t.TempDir()}
 }
 
-func (d *double) run(body, stdin string) (string, error) {
+func (d *double) run(body, stdin string, args ...string) (string, error) {
 	body = strings.ReplaceAll(body, "/run/pm4ml-ceph.", d.runDir+"/pm4ml-ceph.")
 	body = strings.ReplaceAll(body, "/var/log/pm4ml", d.logDir+"/pm4ml")
-	cmd := exec.Command("bash", "-c", body, "step", "")
+	cmd := exec.Command("bash", append([]string{"-c", body, "step", ""}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+d.bin+":"+os.Getenv("PATH"), "FAKE_STATE="+d.state)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer

@@ -66,22 +66,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	stdin := pulumi.All(args.CephConf, args.Keyring).ApplyT(func(v []any) string {
 		return Bundle(v[0].(string), v[1].(string))
 	}).(pulumi.StringOutput)
-	deps := append([]pulumi.Resource(nil), args.After...)
+	links := make([]remotecmd.Link, len(r.Scripts))
 	for i, s := range r.Scripts {
-		o := remotecmd.Options{User: args.User}
+		links[i] = remotecmd.Link{Name: name + "-" + Steps[i], Script: s, Options: remotecmd.Options{User: args.User}}
 		if s.Secret {
-			o.Stdin = stdin
+			links[i].Options.Stdin = stdin
 		}
-		ro := []pulumi.ResourceOption{pulumi.Parent(c)}
-		if len(deps) > 0 {
-			ro = append(ro, pulumi.DependsOn(deps))
-		}
-		cmd, err := remotecmd.Run(ctx, name+"-"+Steps[i], args.Master, s, o, ro...)
-		if err != nil {
-			return nil, err
-		}
-		c.Steps = append(c.Steps, cmd)
-		deps = []pulumi.Resource{cmd}
+	}
+	if c.Steps, err = remotecmd.Chain(ctx, args.Master, args.After, links, pulumi.Parent(c)); err != nil {
+		return nil, err
 	}
 	c.Ready = c.Steps[len(c.Steps)-1]
 	c.Classes = plan.Classes()

@@ -17,24 +17,24 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("wireguard").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("wireguard", files, "scripts/*.tmpl")
 
 const (
 	// DefaultInterface is the interface (and wg-quick@ unit instance) name.
@@ -87,30 +87,20 @@ type Rendered struct {
 	SetConf string
 }
 
-// File is one rendered file for the review output.
-type File struct {
-	Name    string
-	Content string
-	Mode    uint32
-}
+// Component names the package's directory in the render output (<host>/wireguard/...).
+const Component = "wireguard"
 
 // Files lists what Render produced for a host, for the render command: the apply and delete
-// scripts, the redacted configuration and its setconf form.
-func (r Rendered) Files() []File {
-	iface := r.Interface
-	return []File{
-		{Name: Step + ".sh", Content: r.Script.Body, Mode: 0o755},
-		{Name: Step + "-delete.sh", Content: r.Script.DeleteBody, Mode: 0o755},
-		{Name: iface + ".conf", Content: r.Config, Mode: 0o600},
-		{Name: iface + ".setconf", Content: r.SetConf, Mode: 0o644},
-	}
+// scripts and the redacted configuration (what the host receives; the setconf form is derived
+// from it on the host by `wg-quick strip`, so it is not among them).
+func (r Rendered) Files() []remotecmd.File {
+	return append(remotecmd.ScriptFiles(r.Host, Component, Step, r.Script),
+		remotecmd.ConfigFile(r.Host, Component, r.Interface+".conf", r.Config, 0o600))
 }
 
 var (
-	peerName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	hostName  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
 	ifaceName = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`) // what wg-quick accepts
-	dnsName   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 )
 
 func withDefaults(s Settings) Settings {
@@ -155,7 +145,7 @@ func (s Settings) Validate() error {
 	keys := map[string]bool{}
 	routed := map[netip.Prefix]string{} // allowed IP -> peer: wg gives a prefix to one peer only
 	for i, p := range s.Peers {
-		if !peerName.MatchString(p.Name) || names[p.Name] {
+		if !grammar.DNSLabel.OK(p.Name) || names[p.Name] {
 			errs = append(errs, problem(fmt.Sprintf("wireguard.peers[%d].name", i), fmt.Sprintf("%q is empty, invalid or repeated", p.Name), "give each peer a unique lower-case name"))
 		}
 		names[p.Name] = true
@@ -179,34 +169,15 @@ func (s Settings) Validate() error {
 			}
 			routed[pfx.Masked()] = p.Name
 		}
-		if p.Endpoint != "" && !validEndpoint(p.Endpoint) {
+		if p.Endpoint != "" && !grammar.IsEndpoint(p.Endpoint) {
 			errs = append(errs, problem(fmt.Sprintf("wireguard.peers[%d].endpoint", i), fmt.Sprintf("%q is not host:port", p.Endpoint), "use e.g. 203.0.113.7:51820 or vpn.example.org:51820, or leave it empty for a peer that dials in"))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func validEndpoint(e string) bool {
-	h, p, err := net.SplitHostPort(e)
-	if err != nil || h == "" {
-		return false
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 {
-		return false
-	}
-	if _, err := netip.ParseAddr(h); err == nil {
-		return true
-	}
-	// a DNS name: letters, digits, hyphens and dots only (it lands in a configuration file)
-	return dnsName.MatchString(h)
-}
-
 // isKey reports whether s is a WireGuard key: 32 bytes in standard base64.
-func isKey(s string) bool {
-	b, err := base64.StdEncoding.DecodeString(s)
-	return err == nil && len(b) == 32 && base64.StdEncoding.EncodeToString(b) == s
-}
+func isKey(s string) bool { return grammar.IsWGKey(s) }
 
 // decodeKey decodes a private key; errors name the secret, never its value.
 func decodeKey(privateKey string) ([]byte, error) {

@@ -139,15 +139,19 @@ func TestRenderScriptShape(t *testing.T) {
 	}
 	names := map[string]bool{}
 	for _, f := range r.Files() {
-		names[f.Name] = true
+		names[f.Name()] = true
 		if f.Content == "" {
-			t.Errorf("file %s is empty", f.Name)
+			t.Errorf("file %s is empty", f.Name())
 		}
 	}
-	for _, n := range []string{"wireguard.sh", "wireguard-delete.sh", "wgpm.conf", "wgpm.setconf"} {
+	for _, n := range []string{"wireguard.sh", "wireguard.delete.sh", "wgpm.conf"} {
 		if !names[n] {
 			t.Errorf("Files() lacks %s (have %v)", n, names)
 		}
+	}
+	// the setconf form is derived on the host (wg-quick strip): no host receives it
+	if names["wgpm.setconf"] {
+		t.Errorf("Files() lists wgpm.setconf, which no host receives")
 	}
 }
 
@@ -155,12 +159,16 @@ func TestRenderScriptShape(t *testing.T) {
 func TestRenderNeverHoldsAKey(t *testing.T) {
 	keyLine := regexp.MustCompile(`(?im)^\s*PrivateKey\s*=\s*[A-Za-z0-9+/]`)
 	for _, r := range render(t, testSettings(), "lb1", "lb2") {
+		texts := map[string]string{"setconf form": r.SetConf}
 		for _, f := range r.Files() {
-			if keyLine.MatchString(f.Content) {
-				t.Errorf("%s/%s has a PrivateKey line with a value", r.Host, f.Name)
+			texts[f.Name()] = f.Content
+		}
+		for name, content := range texts {
+			if keyLine.MatchString(content) {
+				t.Errorf("%s/%s has a PrivateKey line with a value", r.Host, name)
 			}
-			if strings.Contains(f.Content, testServerPrivate) {
-				t.Errorf("%s/%s contains the private key", r.Host, f.Name)
+			if strings.Contains(content, testServerPrivate) {
+				t.Errorf("%s/%s contains the private key", r.Host, name)
 			}
 		}
 		if strings.Count(r.Config, Placeholder) != 1 || strings.Count(r.SetConf, Placeholder) != 1 {

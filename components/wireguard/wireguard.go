@@ -106,20 +106,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	for i, h := range args.Hosts {
 		r := rendered[i]
-		o := []pulumi.ResourceOption{
-			pulumi.Parent(c),
+		var after []pulumi.Resource
+		if dep := args.After[h.Name]; dep != nil {
+			after = []pulumi.Resource{dep}
+		}
+		cmds, err := remotecmd.Chain(ctx, h, after, []remotecmd.Link{{
+			Name: fmt.Sprintf("%s-%s", name, h.Name), Script: r.Script,
+			Options: remotecmd.Options{User: args.User, Stdin: args.PrivateKey},
 			// The delete script stops the interface and removes the key: on a replacement it must
 			// run before the new apply, never after it on the same machine.
-			pulumi.DeleteBeforeReplace(true),
-		}
-		if dep := args.After[h.Name]; dep != nil {
-			o = append(o, pulumi.DependsOn([]pulumi.Resource{dep}))
-		}
-		cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, h.Name), h, r.Script,
-			remotecmd.Options{User: args.User, Stdin: args.PrivateKey}, o...)
+			Opts: []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)},
+		}}, pulumi.Parent(c))
 		if err != nil {
 			return nil, err
 		}
+		cmd := cmds[0]
 		c.Steps[h.Name] = cmd
 		c.Done = append(c.Done, cmd)
 	}
