@@ -3,6 +3,8 @@ package microk8s
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -37,6 +39,9 @@ type Args struct {
 	User string
 	// Addons to enable; nil means DefaultAddons.
 	Addons []string
+	// MaxUnavailable worker-only nodes are upgraded at once when Channel changes
+	// (pm4ml:microk8s.upgrade.maxUnavailable); 0 means DefaultMaxUnavailable.
+	MaxUnavailable int
 }
 
 // Cluster is the component: pm4ml:microk8s:Cluster.
@@ -44,7 +49,8 @@ type Cluster struct {
 	pulumi.ResourceState
 
 	// Kubeconfig is the admin kubeconfig (a secret) whose server is APIServer. It resolves after
-	// the finalize step, so whatever uses it waits for the whole cluster.
+	// the finalize step and the rolling upgrade's last steps, so whatever uses it waits for the
+	// whole cluster at the configured version.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
 	// APIServer is https://<first master address>:16443.
 	APIServer pulumi.StringOutput `pulumi:"apiServer"`
@@ -60,6 +66,12 @@ type Cluster struct {
 	RefreshHeld pulumi.BoolOutput `pulumi:"refreshHeld"`
 	// Addons enabled on the cluster.
 	Addons pulumi.StringArrayOutput `pulumi:"addons"`
+	// BackupPath is the datastore backup the last channel change took on the first master before
+	// its first refresh ("" when none was needed, e.g. on a fresh cluster).
+	BackupPath pulumi.StringOutput `pulumi:"backupPath"`
+	// UpgradeOrder are the batches of a rolling upgrade, in order (masters alone, then workers
+	// MaxUnavailable at a time).
+	UpgradeOrder pulumi.StringArrayArrayOutput `pulumi:"upgradeOrder"`
 
 	// Ready is the finalize step: every node joined, labelled, tainted, Ready, addons enabled.
 	// Later layers depend on it.
@@ -75,11 +87,22 @@ type Cluster struct {
 	Drain map[string]*remote.Command
 	// KubeconfigStep runs `microk8s config` on the first master.
 	KubeconfigStep *remote.Command
+	// Backup is the datastore backup step before a rolling upgrade (first master, after
+	// finalize); Upgrade the rolling upgrade step per node, each after the previous batch's.
+	Backup  *remote.Command
+	Upgrade map[string]*remote.Command
+	// Upgraded is the last batch's upgrade steps: every node runs the configured channel (what
+	// the verification waits for).
+	Upgraded []pulumi.Resource
+	// MastersUpgraded is the last master's upgrade step: every control-plane node runs the
+	// configured channel (what the Kubeconfig waits for).
+	MastersUpgraded pulumi.Resource
 }
 
 // plan validates the arguments and maps them onto a Plan.
 func (a *Args) plan() (Plan, error) {
-	p := Plan{Environment: a.Environment, Channel: a.Channel, DedicatedMasters: a.DedicatedMasters, User: a.User, Addons: a.Addons}
+	p := Plan{Environment: a.Environment, Channel: a.Channel, DedicatedMasters: a.DedicatedMasters, User: a.User, Addons: a.Addons,
+		MaxUnavailable: a.MaxUnavailable}
 	var errs []error
 	if a.JoinSecret == nil {
 		errs = append(errs, errors.New("microk8s: no join secret (Args.JoinSecret): the join tokens are derived from it"))
@@ -124,7 +147,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	c := &Cluster{FirstMaster: r.FirstMaster.Name, Install: map[string]*remote.Command{},
-		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}, Drain: map[string]*remote.Command{}}
+		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}, Drain: map[string]*remote.Command{},
+		Upgrade: map[string]*remote.Command{}}
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -164,6 +188,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// then the worker-only nodes, in parallel, after the last master.
 	var gate pulumi.Resource = firstInstall
 	joins := []pulumi.Resource{firstInstall}
+	joinStdin := map[string]pulumi.StringInput{} // what each worker-only node's join reads
 	for _, n := range r.JoinOrder {
 		h := host[n]
 		token := joinTokenOutput(args.JoinSecret, n)
@@ -184,6 +209,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				return v[0].(string) + "\n" + v[1].(string)
 			})).(pulumi.StringOutput)
 			deps = append(deps, kc)
+			joinStdin[n] = stdin
 		}
 		// Replaced only when this machine or the first master is replaced: then the old
 		// membership is left (delete first), and the new machine joins.
@@ -217,7 +243,46 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	c.Ready = fin
 
-	c.Kubeconfig = pulumi.ToSecret(pulumi.All(admin, fin.ID()).ApplyT(func(v []any) string {
+	// 5. The rolling upgrade (a change of Channel): the datastore backup on the first master, then
+	// each batch of RollOrder after the previous one. On a cluster that already runs Channel every
+	// step finds nothing to do; a changed Channel changes every step's script, so `pulumi up`
+	// re-runs them in this order and the first failure stops the ones after it.
+	backup, err := run(name+"-backup", first, r.Backup, remotecmd.Options{}, []pulumi.Resource{fin})
+	if err != nil {
+		return nil, err
+	}
+	c.Backup = backup
+	prev := []pulumi.Resource{backup}
+	var lastMaster pulumi.Resource = backup
+	for _, batch := range r.RollOrder {
+		var this []pulumi.Resource
+		for _, n := range batch {
+			o := remotecmd.Options{}
+			if s := joinStdin[n]; s != nil {
+				o.Stdin = s
+			}
+			up, err := run(name+"-"+n+"-upgrade", host[n], r.Upgrade[n], o, append(slices.Clone(prev), c.Install[n]))
+			if err != nil {
+				return nil, err
+			}
+			c.Upgrade[n] = up
+			this = append(this, up)
+			if host[n].Roles.Has(hosts.RoleMaster) {
+				lastMaster = up
+			}
+		}
+		prev = this
+	}
+	c.Upgraded = prev
+	c.MastersUpgraded = lastMaster
+
+	// The kubeconfig resolves once the cluster is final and every control-plane node runs the
+	// configured channel: what uses the API (the kubernetes provider) never runs while a master's
+	// API server restarts in a rolling upgrade. The workers' upgrades do not touch the API: they
+	// roll beside what uses it (on day 1, when each finds nothing to do, beside Argo CD and the
+	// waves, so they add nothing to the critical path), and the verification waits for them.
+	waits := []any{admin, fin.ID(), lastMaster.(pulumi.CustomResource).ID()}
+	c.Kubeconfig = pulumi.ToSecret(pulumi.All(waits...).ApplyT(func(v []any) string {
 		return v[0].(string)
 	})).(pulumi.StringOutput)
 	c.APIServer = pulumi.String(r.APIServer).ToStringOutput()
@@ -234,6 +299,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.TaintedMasters = tainted.ToBoolMapOutput()
 	c.RefreshHeld = pulumi.Bool(true).ToBoolOutput()
 	c.Addons = pulumi.ToStringArray(r.Plan.Addons).ToStringArrayOutput()
+	c.BackupPath = backup.Stdout.ApplyT(BackupFromOutput).(pulumi.StringOutput)
+	order := pulumi.StringArrayArray{}
+	for _, b := range r.RollOrder {
+		order = append(order, pulumi.ToStringArray(b))
+	}
+	c.UpgradeOrder = order.ToStringArrayArrayOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"kubeconfig":     c.Kubeconfig,
 		"apiServer":      c.APIServer,
@@ -245,5 +316,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"taintedMasters": c.TaintedMasters,
 		"refreshHeld":    c.RefreshHeld,
 		"addons":         c.Addons,
+		"backupPath":     c.BackupPath,
+		"upgradeOrder":   c.UpgradeOrder,
 	})
+}
+
+// BackupFromOutput is the backup path the backup step printed (a line "backup: PATH"), "" when
+// it took none.
+func BackupFromOutput(stdout string) string {
+	for _, line := range strings.Split(stdout, "\n") {
+		if f, ok := strings.CutPrefix(line, "backup: "); ok {
+			return strings.TrimSpace(f)
+		}
+	}
+	return ""
 }

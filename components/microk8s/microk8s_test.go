@@ -1,6 +1,7 @@
 package microk8s_test
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -55,6 +56,12 @@ type prep struct{ pulumi.CustomResourceState }
 // run registers one prep stand-in per node (what hostprep's Done would be) and the cluster.
 func run(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool) (*mocktest.Mocks, *microk8s.Cluster) {
 	t.Helper()
+	return runWith(t, env, nodes, dedicated, nil)
+}
+
+// runWith is run with the arguments changed by mutate first.
+func runWith(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool, mutate func(*microk8s.Args)) (*mocktest.Mocks, *microk8s.Cluster) {
+	t.Helper()
 	var c *microk8s.Cluster
 	m, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
 		after := map[string]pulumi.Resource{}
@@ -66,11 +73,15 @@ func run(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool
 			after[h.Name] = p
 		}
 		var err error
-		c, err = microk8s.New(ctx, "cluster", &microk8s.Args{
+		a := &microk8s.Args{
 			Environment: env, Channel: "1.31/stable", Nodes: nodes, DedicatedMasters: dedicated,
 			JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput),
 			After:      after, User: "ubuntu",
-		})
+		}
+		if mutate != nil {
+			mutate(a)
+		}
+		c, err = microk8s.New(ctx, "cluster", a)
 		return err
 	})
 	if err != nil {
@@ -310,8 +321,8 @@ func TestFinalizeScriptRolesTaintsAddons(t *testing.T) {
 	m, _ := runProd(t)
 	create := script(t, m.Named(t, "cluster-finalize"), "create")
 	for _, want := range []string{
-		"ensure_label 'm1' 'node-role.kubernetes.io/master' yes", "ensure_label 'm1' 'node-role.kubernetes.io/worker' no", "ensure_taint 'm1' yes",
-		"ensure_label 'w3' 'node-role.kubernetes.io/master' no", "ensure_label 'w3' 'node-role.kubernetes.io/worker' yes", "ensure_taint 'w3' no",
+		"\nm1 yes no yes\n", "\nw3 no yes no\n",
+		`ensure_label "$n" 'node-role.kubernetes.io/master' "$m"`, `ensure_label "$n" 'node-role.kubernetes.io/worker' "$w"`, `ensure_taint "$n" "$tn"`,
 		"for addon in 'dns' 'rbac' 'helm3' 'hostpath-storage' ; do", "microk8s kubectl wait --for=condition=Ready",
 	} {
 		if !strings.Contains(create, want) {
@@ -323,7 +334,7 @@ func TestFinalizeScriptRolesTaintsAddons(t *testing.T) {
 	}
 	m, _ = runStg(t)
 	create = script(t, m.Named(t, "cluster-finalize"), "create")
-	for _, want := range []string{"ensure_taint 'k1' no", "ensure_taint 'k2' no", "ensure_label 'k2' 'node-role.kubernetes.io/master' yes", "ensure_label 'k2' 'node-role.kubernetes.io/worker' yes"} {
+	for _, want := range []string{"\nk1 yes yes no\n", "\nk2 yes yes no\n"} {
 		if !strings.Contains(create, want) {
 			t.Errorf("stg finalize lacks %q", want)
 		}
@@ -398,7 +409,8 @@ func TestSecretSteps(t *testing.T) {
 	m, _ := runProd(t)
 	secret := 0
 	for _, r := range m.ByType(cmdType) {
-		isSecretStep := strings.HasSuffix(r.Name, "-token") || strings.HasSuffix(r.Name, "-join") || r.Name == "cluster-kubeconfig"
+		workerUpgrade := strings.HasPrefix(r.Name, "cluster-w") && strings.HasSuffix(r.Name, "-upgrade") // stdin: token, kubeconfig
+		isSecretStep := strings.HasSuffix(r.Name, "-token") || strings.HasSuffix(r.Name, "-join") || r.Name == "cluster-kubeconfig" || workerUpgrade
 		logging := mocktest.String(r.Inputs, "logging")
 		if !isSecretStep {
 			if logging == "none" || mocktest.IsSecret(r.Inputs, "stdin") {
@@ -417,8 +429,8 @@ func TestSecretSteps(t *testing.T) {
 			t.Errorf("%s: stdin must be secret", r.Name)
 		}
 	}
-	if secret != 11 { // 5 tokens, 5 joins, the kubeconfig
-		t.Errorf("%d secret steps, want 11", secret)
+	if secret != 14 { // 5 tokens, 5 joins, the kubeconfig, 3 worker upgrades
+		t.Errorf("%d secret steps, want 14", secret)
 	}
 }
 
@@ -505,7 +517,7 @@ func TestEveryChildHasTheComponentAsParent(t *testing.T) {
 			t.Errorf("%s is not prefixed with the component's name", r.Name)
 		}
 	}
-	if want := 6 + 5 + 5 + 3 + 2; n != want { // installs, tokens, joins, worker drains, kubeconfig + finalize
+	if want := 6 + 5 + 5 + 3 + 2 + 1 + 6; n != want { // installs, tokens, joins, worker drains, kubeconfig + finalize, backup, upgrades
 		t.Errorf("%d children, want %d", n, want)
 	}
 }
@@ -535,7 +547,7 @@ func TestRemovingAWorkerRemovesExactlyItsSteps(t *testing.T) {
 			gone = append(gone, n)
 		}
 	}
-	want := []string{"cluster-w2-drain", "cluster-w2-install", "cluster-w2-join", "cluster-w2-token", "prep-w2"}
+	want := []string{"cluster-w2-drain", "cluster-w2-install", "cluster-w2-join", "cluster-w2-token", "cluster-w2-upgrade", "prep-w2"}
 	if !slices.Equal(gone, want) {
 		t.Errorf("removing w2 removed %v, want %v", gone, want)
 	}
@@ -545,7 +557,8 @@ func TestRemovingAWorkerRemovesExactlyItsSteps(t *testing.T) {
 		}
 	}
 	// The remaining steps of the other nodes are unchanged (only finalize lists the nodes).
-	for _, n := range []string{"cluster-w1-join", "cluster-w3-join", "cluster-w3-token", "cluster-m3-join", "cluster-w1-install"} {
+	for _, n := range []string{"cluster-w1-join", "cluster-w3-join", "cluster-w3-token", "cluster-m3-join", "cluster-w1-install",
+		"cluster-backup", "cluster-w1-upgrade", "cluster-w3-upgrade", "cluster-m3-upgrade"} {
 		if a, b := mocktest.String(full.Named(t, n).Inputs, "create"), mocktest.String(less.Named(t, n).Inputs, "create"); a != b {
 			t.Errorf("%s changed when w2 was removed", n)
 		}
@@ -587,5 +600,86 @@ func TestArgsValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRollingUpgradeOrder: a channel change runs as a rolling upgrade. The datastore backup on
+// the first master comes after the cluster is final and before any node's upgrade; the masters go
+// one at a time in configuration order, then the workers, one at a time with maxUnavailable 1 (in
+// batches otherwise); the steps are registered in that order (what a preview lists); the install
+// steps no longer refresh.
+func TestRollingUpgradeOrder(t *testing.T) {
+	order := func(m *mocktest.Mocks) []string {
+		var out []string
+		for _, r := range m.Resources {
+			if strings.HasSuffix(r.Name, "-upgrade") || r.Name == "cluster-backup" {
+				out = append(out, r.Name)
+			}
+		}
+		return out
+	}
+	m, c := runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Channel = "1.32/stable" })
+	mustDepend(t, m, "cluster-backup", "cluster-finalize")
+	if got := connHost(t, m.Named(t, "cluster-backup")); got != "10.0.0.1" {
+		t.Errorf("the backup runs on %s, want the first master", got)
+	}
+	if b := script(t, m.Named(t, "cluster-backup"), "create"); !strings.Contains(b, `microk8s dbctl backup -o "$file"`) ||
+		!strings.Contains(b, "file='/var/snap/microk8s/common/pm4ml-backups/dqlite-before-1.32-stable.tar.gz'") {
+		t.Error("the backup step must run microk8s dbctl backup into the common directory")
+	}
+	chain := []string{"cluster-backup", "cluster-m1-upgrade", "cluster-m2-upgrade", "cluster-m3-upgrade", "cluster-w1-upgrade", "cluster-w2-upgrade", "cluster-w3-upgrade"}
+	for i := 1; i < len(chain); i++ {
+		mustDepend(t, m, chain[i], chain[i-1])
+		for _, later := range chain[i:] {
+			if m.DependsOnTransitively(t, chain[i-1], later) {
+				t.Errorf("%s waits for %s", chain[i-1], later)
+			}
+		}
+	}
+	if got := order(m); !slices.Equal(got, chain) {
+		t.Errorf("registration (preview) order %v, want %v", got, chain)
+	}
+	for _, n := range []string{"m1", "m2", "m3", "w1", "w2", "w3"} {
+		up := m.Named(t, "cluster-"+n+"-upgrade")
+		if got, want := connHost(t, up), addrOf(prodNodes(), n); got != want {
+			t.Errorf("%s runs on %s, want %s", up.Name, got, want)
+		}
+		body := script(t, up, "create")
+		for _, w := range []string{`snap refresh microk8s --channel="$target"`, "target='1.32/stable'", `k cordon "$self"`, `k uncordon "$self"`, "v1.32.*"} {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s lacks %q", up.Name, w)
+			}
+		}
+		// dedicated masters run no workloads: cordoned, not drained; workers drained within a bound
+		if drain := strings.Contains(body, `k drain "$self" --ignore-daemonsets --delete-emptydir-data --timeout=300s`); drain != strings.HasPrefix(n, "w") {
+			t.Errorf("%s drains: %v", up.Name, drain)
+		}
+		if inst := script(t, m.Named(t, "cluster-"+n+"-install"), "create"); strings.Contains(inst, "snap refresh microk8s --channel") {
+			t.Errorf("%s refreshes: only the rolling upgrade may", "cluster-"+n+"-install")
+		}
+	}
+	got, _ := await[[][]string](t, c.UpgradeOrder)
+	if fmt.Sprint(got) != "[[m1] [m2] [m3] [w1] [w2] [w3]]" {
+		t.Errorf("upgradeOrder %v", got)
+	}
+
+	// maxUnavailable 2: the workers in batches of two, each after the whole previous batch.
+	m, c = runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Channel = "1.32/stable"; a.MaxUnavailable = 2 })
+	for _, w := range []string{"w1", "w2"} {
+		mustDepend(t, m, "cluster-"+w+"-upgrade", "cluster-m3-upgrade")
+		mustDepend(t, m, "cluster-w3-upgrade", "cluster-"+w+"-upgrade")
+	}
+	if m.DependsOnTransitively(t, "cluster-w2-upgrade", "cluster-w1-upgrade") || m.DependsOnTransitively(t, "cluster-w1-upgrade", "cluster-w2-upgrade") {
+		t.Error("w1 and w2 are one batch with maxUnavailable 2")
+	}
+	if got, _ := await[[][]string](t, c.UpgradeOrder); fmt.Sprint(got) != "[[m1] [m2] [m3] [w1 w2] [w3]]" {
+		t.Errorf("upgradeOrder with maxUnavailable 2: %v", got)
+	}
+
+	// stg: the combined master+worker nodes are masters (one at a time) and are drained.
+	m, _ = runWith(t, hosts.Stg, stgNodes(), false, func(a *microk8s.Args) { a.MaxUnavailable = 2 })
+	mustDepend(t, m, "cluster-k2-upgrade", "cluster-k1-upgrade")
+	if !strings.Contains(script(t, m.Named(t, "cluster-k1-upgrade"), "create"), `k drain "$self"`) {
+		t.Error("a master that runs workloads is drained")
 	}
 }

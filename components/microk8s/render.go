@@ -18,20 +18,22 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"text/template"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("microk8s").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("microk8s", files, "scripts/*.tmpl")
 
 // DefaultChannel is guide 2's MicroK8s version.
 const DefaultChannel = "1.31/stable"
@@ -46,7 +48,14 @@ const (
 	TokenTTL = 900
 	// ReadyTimeout bounds every wait: a node ready, a join completing, a drain, all nodes Ready.
 	ReadyTimeout = 600
+	// DrainTimeout bounds the drain of one node in a rolling upgrade (evictions honour
+	// PodDisruptionBudgets, so a budget that never allows one stops the rollout there).
+	DrainTimeout = 300
 )
+
+// DefaultMaxUnavailable is how many worker-only nodes a rolling upgrade takes down at once
+// (pm4ml:microk8s.upgrade.maxUnavailable); masters always go one at a time.
+const DefaultMaxUnavailable = 1
 
 // Labels and taints the finalize step manages on the configured nodes.
 const (
@@ -67,10 +76,22 @@ type Paths struct {
 	// Kubectl is the snap's own kubectl binary: on a worker-only node the `microk8s kubectl`
 	// wrapper refuses to run, so the scripts call the binary with an explicit kubeconfig.
 	Kubectl string
+	// Common is $SNAP_COMMON of the snap (kept across refreshes): the datastore backups and the
+	// rolling upgrade's cordon marker live there.
+	Common string
 }
 
 // DefaultPaths are the MicroK8s snap's.
-var DefaultPaths = Paths{SnapData: "/var/snap/microk8s/current", Kubectl: "/snap/microk8s/current/kubectl"}
+var DefaultPaths = Paths{SnapData: "/var/snap/microk8s/current", Kubectl: "/snap/microk8s/current/kubectl", Common: "/var/snap/microk8s/common"}
+
+// BackupFile is where the datastore backup before the upgrade to channel is kept on the first
+// master (`microk8s dbctl backup -o`).
+func (p Paths) BackupFile(channel string) string {
+	return p.Common + "/pm4ml-backups/dqlite-before-" + strings.ReplaceAll(channel, "/", "-") + ".tar.gz"
+}
+
+// UpgradeMarker exists on a node while its upgrade step holds it cordoned.
+func (p Paths) UpgradeMarker() string { return p.Common + "/pm4ml-upgrade-cordoned" }
 
 // ClusterLock exists on a node joined with --worker (MicroK8s' own marker).
 func (p Paths) ClusterLock() string { return p.SnapData + "/var/lock/clustered.lock" }
@@ -103,6 +124,9 @@ type Plan struct {
 	User string
 	// Addons to enable; nil means DefaultAddons.
 	Addons []string
+	// MaxUnavailable worker-only nodes are upgraded at once in a rolling upgrade; 0 means
+	// DefaultMaxUnavailable.
+	MaxUnavailable int
 }
 
 // Rendered is what every node runs, keyed by node name.
@@ -125,6 +149,16 @@ type Rendered struct {
 	Kubeconfig remotecmd.Script
 	// Finalize labels, taints, enables the addons and waits for every node (first master).
 	Finalize remotecmd.Script
+	// Backup takes the datastore backup before a rolling upgrade (first master); BackupFile is
+	// where it keeps it.
+	Backup     remotecmd.Script
+	BackupFile string
+	// Upgrade per node: the rolling upgrade of that node to the plan's channel (on the node
+	// itself; secret on worker-only nodes, whose stdin is the worker join's: token, kubeconfig).
+	Upgrade map[string]remotecmd.Script
+	// RollOrder are the batches of the rolling upgrade, in order: each master alone (first
+	// master first, configuration order), then the worker-only nodes MaxUnavailable at a time.
+	RollOrder [][]string
 }
 
 // Masters are the nodes with the master role, in configuration order.
@@ -175,19 +209,19 @@ func (r Rendered) Files() []File {
 				}
 			}
 			add(n.Name, "90-finalize.sh", r.Finalize.Body)
+			add(n.Name, "91-backup.sh", r.Backup.Body)
+			add(n.Name, "92-upgrade.sh", r.Upgrade[n.Name].Body)
 			continue
 		}
 		add(n.Name, "20-join.sh", r.Join[n.Name].Body)
 		add(n.Name, "20-join.delete.sh", r.Join[n.Name].DeleteBody)
+		add(n.Name, "92-upgrade.sh", r.Upgrade[n.Name].Body)
 	}
 	return out
 }
 
 var (
-	nameRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	addonRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$`)
-	channelRe = regexp.MustCompile(`^[0-9A-Za-z._-]+(/[a-z]+)?(/[0-9A-Za-z._-]+)?$`)
-	userRe    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	addonRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$`)
 )
 
 // normalize validates a plan and applies defaults; every problem is reported at once.
@@ -197,14 +231,20 @@ func normalize(p Plan) (Plan, error) {
 	if p.Channel == "" {
 		p.Channel = DefaultChannel
 	}
-	if !channelRe.MatchString(p.Channel) {
+	if !grammar.MicroK8sChannel.OK(p.Channel) {
 		bad("pm4ml:microk8s.channel %q is not a snap channel: use <track>/<risk>, e.g. %s (guide 2)", p.Channel, DefaultChannel)
 	}
-	if !userRe.MatchString(p.User) {
+	if !grammar.User.OK(p.User) {
 		bad("pm4ml:ssh.user %q is not a user name: set the SSH user the hosts are reached with", p.User)
 	}
 	if p.Addons == nil {
 		p.Addons = slices.Clone(DefaultAddons)
+	}
+	if p.MaxUnavailable == 0 {
+		p.MaxUnavailable = DefaultMaxUnavailable
+	}
+	if p.MaxUnavailable < 0 {
+		bad("pm4ml:microk8s.upgrade.maxUnavailable %d is not a number of nodes: use 1 or more", p.MaxUnavailable)
 	}
 	for _, a := range p.Addons {
 		if !addonRe.MatchString(a) {
@@ -218,7 +258,7 @@ func normalize(p Plan) (Plan, error) {
 	masters := 0
 	for i, n := range p.Nodes {
 		switch {
-		case !nameRe.MatchString(n.Name):
+		case !grammar.Hostname.OK(n.Name):
 			bad("node %d name %q is not a DNS label (pm4ml:hosts[].name): the name is the hostname and the Kubernetes node name", i, n.Name)
 		case seen[n.Name]:
 			bad("node %q is listed twice: pass each master/worker host once, combined roles in one entry", n.Name)
@@ -242,6 +282,9 @@ func normalize(p Plan) (Plan, error) {
 
 // Render renders every node's scripts. It is pure: no secrets, no Pulumi, no network.
 func Render(p Plan) (Rendered, error) { return render(p, DefaultPaths) }
+
+// readyTimeout is ReadyTimeout; tests of scripts that must time out lower it.
+var readyTimeout = ReadyTimeout
 
 func render(p Plan, paths Paths) (Rendered, error) {
 	p, err := normalize(p)
@@ -268,7 +311,7 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	apiPort := network.Lookup(network.KubeAPIMicroK8s).Ports.From
 	agentPort := network.Lookup(network.ClusterAgent).Ports.From
 	r.APIServer = fmt.Sprintf("https://%s:%d", r.FirstMaster.Address, apiPort)
-	common := commonData{Paths: paths, Lock: paths.ClusterLock(), Timeout: ReadyTimeout, FirstMaster: r.FirstMaster.Name}
+	common := commonData{Paths: paths, Lock: paths.ClusterLock(), Timeout: readyTimeout, FirstMaster: r.FirstMaster.Name}
 	byName := map[string]Node{}
 	for _, n := range p.Nodes {
 		byName[n.Name] = n
@@ -310,7 +353,59 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	if r.Finalize, err = remotecmd.Render("microk8s-finalize", tmpl.Lookup("finalize.sh.tmpl"), fd); err != nil {
 		return r, err
 	}
+	if err := r.renderUpgrade(common); err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// renderUpgrade renders the rolling upgrade: the backup, each node's upgrade step, the order.
+func (r *Rendered) renderUpgrade(common commonData) error {
+	p := r.Plan
+	major, minor, _ := ChannelVersion(p.Channel) // the grammar was checked by normalize
+	gate := gateData{commonData: common, Channel: p.Channel, Major: major, Minor: minor}
+	r.BackupFile = common.Paths.BackupFile(p.Channel)
+	var err error
+	if r.Backup, err = remotecmd.Render("microk8s-backup", tmpl.Lookup("backup.sh.tmpl"), backupData{gateData: gate, File: r.BackupFile}); err != nil {
+		return err
+	}
+	r.Upgrade = map[string]remotecmd.Script{}
+	var workers []string
+	for _, n := range p.Nodes {
+		if n.Master() {
+			r.RollOrder = append(r.RollOrder, []string{n.Name})
+		} else {
+			workers = append(workers, n.Name)
+		}
+		d := upgradeData{gateData: gate, Node: n, Worker: !n.Master(), Drain: !r.Tainted(n), DrainTimeout: DrainTimeout,
+			Version: fmt.Sprintf("v%d.%d.", major, minor), Marker: common.Paths.UpgradeMarker()}
+		s, err := remotecmd.Render("microk8s-upgrade", tmpl.Lookup("upgrade.sh.tmpl"), d)
+		if err != nil {
+			return err
+		}
+		s.Secret = d.Worker // its stdin carries the join token and the admin kubeconfig
+		r.Upgrade[n.Name] = s
+	}
+	for len(workers) > 0 {
+		k := min(p.MaxUnavailable, len(workers))
+		r.RollOrder = append(r.RollOrder, workers[:k])
+		workers = workers[k:]
+	}
+	return nil
+}
+
+// ChannelVersion is the Kubernetes major and minor version of a MicroK8s channel
+// <major>.<minor>/<risk>.
+func ChannelVersion(channel string) (major, minor int, ok bool) {
+	track, _, found := strings.Cut(channel, "/")
+	a, b, dot := strings.Cut(track, ".")
+	if !found || !dot {
+		return 0, 0, false
+	}
+	var err1, err2 error
+	major, err1 = strconv.Atoi(a)
+	minor, err2 = strconv.Atoi(b)
+	return major, minor, err1 == nil && err2 == nil
 }
 
 // renderWithDelete renders a step and its delete script; secret: its stdin carries the token
@@ -361,6 +456,27 @@ type joinData struct {
 	Worker             bool
 	FirstMasterAddress string
 	AgentPort          int
+}
+
+type gateData struct {
+	commonData
+	Channel      string
+	Major, Minor int
+}
+
+type backupData struct {
+	gateData
+	File string
+}
+
+type upgradeData struct {
+	gateData
+	Node         Node
+	Worker       bool
+	Drain        bool
+	DrainTimeout int
+	Version      string // "v<major>.<minor>.": the kubelet version prefix of the channel
+	Marker       string
 }
 
 type kubeconfigData struct {

@@ -167,9 +167,10 @@ func TestRenderFiles(t *testing.T) {
 		"m1/30-token-01-m2.sh", "m1/30-token-01-m2.delete.sh", "m1/30-token-02-m3.sh", "m1/30-token-02-m3.delete.sh",
 		"m1/30-token-03-w1.sh", "m1/30-token-03-w1.delete.sh", "m1/40-drain-03-w1.sh", "m1/40-drain-03-w1.delete.sh",
 		"m1/30-token-04-w2.sh", "m1/30-token-04-w2.delete.sh", "m1/40-drain-04-w2.sh", "m1/40-drain-04-w2.delete.sh",
-		"m1/30-token-05-w3.sh", "m1/30-token-05-w3.delete.sh", "m1/40-drain-05-w3.sh", "m1/40-drain-05-w3.delete.sh", "m1/90-finalize.sh"}
+		"m1/30-token-05-w3.sh", "m1/30-token-05-w3.delete.sh", "m1/40-drain-05-w3.sh", "m1/40-drain-05-w3.delete.sh", "m1/90-finalize.sh",
+		"m1/91-backup.sh", "m1/92-upgrade.sh"}
 	for _, n := range []string{"m2", "m3", "w1", "w2", "w3"} {
-		want = append(want, n+"/10-install.sh", n+"/20-join.sh", n+"/20-join.delete.sh")
+		want = append(want, n+"/10-install.sh", n+"/20-join.sh", n+"/20-join.delete.sh", n+"/92-upgrade.sh")
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("files\n%q\nwant\n%q", got, want)

@@ -2,6 +2,7 @@ package microk8s
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,12 +37,12 @@ func newLab(t *testing.T, p Plan) *lab {
 		t.Fatal(err)
 	}
 	l := &lab{t: t, root: t.TempDir(), bin: bin}
-	l.r, err = render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(bin, "kubectl")})
+	l.r, err = render(p, l.paths())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range l.r.Plan.Nodes {
-		for _, d := range []string{"hosts/" + n.Name + "/snapdata/var/lock", "addr"} {
+		for _, d := range []string{"hosts/" + n.Name + "/snapdata/var/lock", "hosts/" + n.Name + "/common", "addr"} {
 			if err := os.MkdirAll(filepath.Join(l.root, d), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -53,15 +54,28 @@ func newLab(t *testing.T, p Plan) *lab {
 	return l
 }
 
+// paths are the snap's paths in the lab: links that runArgs points at the running host.
+func (l *lab) paths() Paths {
+	return Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl"), Common: filepath.Join(l.root, "common")}
+}
+
 // run executes a script on a host as pulumi-command would (bash -c BODY STEP CLIENT-ADDRESS).
 func (l *lab) run(host, body, stdin string) (string, error) {
 	l.t.Helper()
-	link := filepath.Join(l.root, "snapdata")
-	_ = os.Remove(link)
-	if err := os.Symlink(filepath.Join(l.root, "hosts", host, "snapdata"), link); err != nil {
-		l.t.Fatal(err)
+	return l.runArgs(host, body, stdin)
+}
+
+// runArgs is run with more arguments after the client address (e.g. "check").
+func (l *lab) runArgs(host, body, stdin string, args ...string) (string, error) {
+	l.t.Helper()
+	for _, d := range []string{"snapdata", "common"} {
+		link := filepath.Join(l.root, d)
+		_ = os.Remove(link)
+		if err := os.Symlink(filepath.Join(l.root, "hosts", host, d), link); err != nil {
+			l.t.Fatal(err)
+		}
 	}
-	cmd := exec.Command("bash", "-c", body, "step", "192.0.2.1")
+	cmd := exec.Command("bash", append([]string{"-c", body, "step", "192.0.2.1"}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+l.bin+":"+os.Getenv("PATH"), "DOUBLE_ROOT="+l.root, "DOUBLE_HOST="+host)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
@@ -234,20 +248,220 @@ func TestScriptsFormTheClusterIdempotently(t *testing.T) {
 	}
 }
 
-func TestScriptsChannelChangeRefreshes(t *testing.T) {
-	l := newLab(t, labPlan())
-	l.mustRun("m1", l.r.Install["m1"].Body, "")
+// upgradeStdin is what a node's upgrade step reads (a worker-only node: its join's stdin).
+func (l *lab) upgradeStdin(n, admin string) string {
+	if slices.Contains(l.r.Masters(), n) {
+		return ""
+	}
+	return JoinToken(labSecret, n) + "\n" + admin
+}
+
+// rerender renders the plan with another channel against the same lab.
+func (l *lab) rerender(channel string) Rendered {
+	l.t.Helper()
 	p := labPlan()
-	p.Channel = "1.32/stable"
-	r, err := render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	p.Channel = channel
+	r, err := render(p, l.paths())
 	if err != nil {
+		l.t.Fatal(err)
+	}
+	return r
+}
+
+// roll runs the rolling upgrade of r as the component orders it (backup, then each batch) and
+// stops at the first failure, returning its output and the node it failed on.
+func (l *lab) roll(r Rendered, admin string) (string, string) {
+	l.t.Helper()
+	if out, err := l.run(r.FirstMaster.Name, r.Backup.Body, ""); err != nil {
+		return out, "backup"
+	}
+	for _, batch := range r.RollOrder {
+		for _, n := range batch {
+			if out, err := l.run(n, r.Upgrade[n].Body, l.upgradeStdin(n, admin)); err != nil {
+				return out, n
+			}
+		}
+	}
+	return "", ""
+}
+
+// logged are the double's log lines containing any of keys, in order.
+func (l *lab) logged(keys ...string) []string {
+	var out []string
+	for _, line := range l.log() {
+		for _, k := range keys {
+			if strings.Contains(line, k) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (l *lab) write(rel, content string) {
+	l.t.Helper()
+	if err := os.WriteFile(filepath.Join(l.root, rel), []byte(content), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// A channel change: the install steps no longer refresh; the backup on the first master comes
+// first, then each node on its own: cordon, drain (nodes that run workloads), refresh, Ready with
+// the new version, uncordon; masters before workers.
+func TestScriptsRollingUpgrade(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	r := l.rerender("1.32/stable")
+	if got := fmt.Sprint(r.RollOrder); got != "[[m1] [m2] [m3] [w1] [w2]]" {
+		t.Fatalf("roll order %s", got)
+	}
+	before := len(l.log())
+	for _, n := range r.Plan.Nodes {
+		out := l.mustRun(n.Name, r.Install[n.Name].Body, "")
+		noChange(t, n.Name+" install with the new channel", out)
+		contains(t, n.Name+" install", out, "unchanged: microk8s tracks 1.31/stable; its upgrade step moves it to 1.32/stable")
+	}
+	if len(l.log()) != before {
+		t.Fatalf("the install steps changed something on a channel change: %q", l.log()[before:])
+	}
+	out := l.mustRun("m1", r.Backup.Body, "")
+	contains(t, "backup", out, "changed: datastore backup before the upgrade from 1.31/stable to 1.32/stable: "+r.BackupFile, "backup: "+r.BackupFile)
+	if got := BackupFromOutput(out); got != r.BackupFile {
+		t.Errorf("BackupFromOutput = %q, want %q", got, r.BackupFile)
+	}
+	if !l.exists("hosts/m1/common/pm4ml-backups/dqlite-before-1.32-stable.tar.gz") {
+		t.Error("no backup file on m1")
+	}
+	for _, batch := range r.RollOrder {
+		for _, n := range batch {
+			out := l.mustRun(n, r.Upgrade[n].Body, l.upgradeStdin(n, admin))
+			contains(t, n+" upgrade", out, "changed: "+n+" cordoned", "changed: microk8s refreshed from 1.31/stable to 1.32/stable on "+n,
+				n+" runs 1.32/stable (v1.32.9), Ready", "changed: "+n+" uncordoned")
+			if drained := strings.Contains(out, "changed: "+n+" drained"); drained != strings.HasPrefix(n, "w") {
+				t.Errorf("%s drained %v: only the nodes that run workloads (not the tainted masters) are drained\n%s", n, drained, out)
+			}
+		}
+	}
+	got := l.logged("dbctl", "snap refresh microk8s", "kubectl cordon", "kubectl uncordon", "kubectl drain")
+	var want []string
+	want = append(want, "m1 microk8s dbctl backup -o "+r.BackupFile)
+	for _, n := range []string{"m1", "m2", "m3", "w1", "w2"} {
+		// each node's step runs on the node (a worker's kubectl with the admin kubeconfig)
+		want = append(want, n+" kubectl cordon "+n)
+		if strings.HasPrefix(n, "w") {
+			want = append(want, n+" kubectl drain "+n+" --ignore-daemonsets --delete-emptydir-data --timeout=300s")
+		}
+		want = append(want, n+" snap refresh microk8s --channel=1.32/stable", n+" kubectl uncordon "+n)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rolling order\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Again: nothing to do anywhere; the backup step reports the backup it took.
+	before = len(l.log())
+	out = l.mustRun("m1", r.Backup.Body, "")
+	noChange(t, "backup again", out)
+	contains(t, "backup again", out, "backup: "+r.BackupFile)
+	for _, n := range r.Plan.Nodes {
+		noChange(t, n.Name+" upgrade again", l.mustRun(n.Name, r.Upgrade[n.Name].Body, l.upgradeStdin(n.Name, admin)))
+	}
+	if len(l.log()) != before {
+		t.Errorf("the second pass changed something: %q", l.log()[before:])
+	}
+}
+
+// A downgrade and a skipped minor version are refused by the backup step, before any node is
+// touched (and by each node's own step).
+func TestScriptsUpgradeGate(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	before := len(l.log())
+	for ch, want := range map[string]string{
+		"1.30/stable": "refusing to move m1 from 1.31/stable to 1.30/stable: a downgrade",
+		"1.33/stable": "refusing to move m1 from 1.31/stable to 1.33/stable: that skips a minor version (one at a time) -- set pm4ml:microk8s.channel to 1.32/stable first",
+		"2.0/stable":  "refusing to move m1 from 1.31/stable to 2.0/stable",
+	} {
+		r := l.rerender(ch)
+		out, failed := l.roll(r, admin)
+		if failed != "backup" {
+			t.Errorf("%s: the backup step must refuse (failed at %q)\n%s", ch, failed, out)
+		}
+		contains(t, ch, out, want)
+		out, err := l.run("w2", r.Upgrade["w2"].Body, l.upgradeStdin("w2", admin))
+		if err == nil || !strings.Contains(out, "refusing to move w2 from 1.31/stable to "+ch) {
+			t.Errorf("%s: w2's own step must refuse too: %v\n%s", ch, err, out)
+		}
+	}
+	if len(l.log()) != before {
+		t.Errorf("a refused upgrade changed something: %q", l.log()[before:])
+	}
+	// Another risk of the same minor version is no jump.
+	r := l.rerender("1.31/candidate")
+	if out, failed := l.roll(r, admin); failed != "" {
+		t.Errorf("1.31/stable -> 1.31/candidate refused at %s:\n%s", failed, out)
+	}
+}
+
+// The first failure stops the rollout: the failing node is named with the stage and the reason,
+// uncordoned when Ready (left cordoned when not), the later nodes untouched; a rerun continues.
+func TestScriptsUpgradeStopsAtTheFirstFailure(t *testing.T) {
+	l := newLab(t, labPlan())
+	admin := l.build()
+	r := l.rerender("1.32/stable")
+	l.write("fail-refresh-m2", "- Download snap \"microk8s\" (8205) from channel \"1.32/stable\" (connection refused)\n")
+	out, failed := l.roll(r, admin)
+	if failed != "m2" {
+		t.Fatalf("failed at %q, want m2:\n%s", failed, out)
+	}
+	contains(t, "m2 failure", out, "m2: upgrade to 1.32/stable stopped at stage refresh: snap refresh microk8s --channel=1.32/stable:",
+		"(connection refused)", "m2 is Ready: uncordoned after the failure")
+	if l.exists("clusters/m1/nodes/m2/unschedulable") {
+		t.Error("m2 is Ready but was left cordoned")
+	}
+	for _, n := range []string{"m3", "w1", "w2"} {
+		if got := strings.TrimSpace(l.read("hosts/" + n + "/channel")); got != "1.31/stable" {
+			t.Errorf("%s tracks %s: the nodes after the failure must stay untouched", n, got)
+		}
+		if len(l.logged("cordon "+n)) != 0 {
+			t.Errorf("%s was cordoned after the failure", n)
+		}
+	}
+	// A refresh that leaves the node NotReady: stopped waiting, left cordoned.
+	if err := os.Remove(filepath.Join(l.root, "fail-refresh-m2")); err != nil {
 		t.Fatal(err)
 	}
-	out := l.mustRun("m1", r.Install["m1"].Body, "")
-	contains(t, "refresh", out, "changed: microk8s refreshed from channel 1.31/stable to 1.32/stable", "unchanged: microk8s refreshes held",
-		"unchanged: ubuntu is in group microk8s", "pm4ml: microk8s-install: 1 change(s)")
-	if got := strings.TrimSpace(l.read("hosts/m1/channel")); got != "1.32/stable" {
-		t.Errorf("channel %q", got)
+	l.write("notready-after-refresh-m2", "")
+	readyTimeout = 6 // the wait for Ready runs out
+	short := l.rerender("1.32/stable")
+	readyTimeout = ReadyTimeout
+	out, err := l.run("m2", short.Upgrade["m2"].Body, "")
+	if err == nil {
+		t.Fatalf("m2 NotReady after its refresh must fail:\n%s", out)
+	}
+	if !l.exists("clusters/m1/nodes/m2/unschedulable") || !strings.Contains(out, "m2 is not Ready: left cordoned") {
+		t.Errorf("a NotReady m2 must stay cordoned:\n%s", out)
+	}
+	// Fixed (the node Ready again): the rerun of the rollout continues at m2 and finishes.
+	if err := os.Remove(filepath.Join(l.root, "notready-after-refresh-m2")); err != nil {
+		t.Fatal(err)
+	}
+	l.write("clusters/m1/nodes/m2/ready", "True\n")
+	before := len(l.log())
+	if out, failed := l.roll(r, admin); failed != "" {
+		t.Fatalf("the rerun failed at %s:\n%s", failed, out)
+	}
+	for _, line := range l.log()[before:] {
+		if strings.HasPrefix(line, "m1 snap refresh") || strings.HasPrefix(line, "m1 microk8s dbctl") {
+			t.Errorf("the rerun redid m1: %s", line)
+		}
+	}
+	for _, n := range r.Plan.Nodes {
+		if got := strings.TrimSpace(l.read("hosts/" + n.Name + "/channel")); got != "1.32/stable" {
+			t.Errorf("%s tracks %s after the rerun", n.Name, got)
+		}
+		if l.exists("clusters/m1/nodes/" + n.Name + "/unschedulable") {
+			t.Errorf("%s left cordoned", n.Name)
+		}
 	}
 }
 
@@ -312,7 +526,7 @@ func TestScriptsRefuseAWrongJoinMode(t *testing.T) {
 	// w1 joined as a worker, now configured as a master: refuse and say how to fix it.
 	p := labPlan()
 	p.Nodes[3].Roles = hosts.NewRoles(hosts.RoleMaster)
-	r, err := render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	r, err := render(p, l.paths())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +538,7 @@ func TestScriptsRefuseAWrongJoinMode(t *testing.T) {
 	// m2 joined as a control-plane node, now configured as a worker only.
 	p = labPlan()
 	p.Nodes[1].Roles = hosts.NewRoles(hosts.RoleWorker)
-	r, err = render(p, Paths{SnapData: filepath.Join(l.root, "snapdata"), Kubectl: filepath.Join(l.bin, "kubectl")})
+	r, err = render(p, l.paths())
 	if err != nil {
 		t.Fatal(err)
 	}

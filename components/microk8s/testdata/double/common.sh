@@ -5,12 +5,16 @@
 #   $DOUBLE_ROOT/clusters/<id>/{tokens,addons/,nodes/<node>/{ready,labels,taints,unschedulable}}
 #   $DOUBLE_ROOT/addr/<address>  the host with that address
 #   $DOUBLE_ROOT/log  every mutating call: "<host> <command line>"
+#   $DOUBLE_ROOT/fail-refresh-<host>  makes `snap refresh --channel` fail on <host> (its content is the message)
+#   $DOUBLE_ROOT/notready-after-refresh-<host>  a refresh leaves <host>'s node NotReady
 set -euo pipefail
 : "${DOUBLE_ROOT:?}" "${DOUBLE_HOST:?}"
 H=$DOUBLE_ROOT/hosts/$DOUBLE_HOST
 LOCK=$H/snapdata/var/lock/clustered.lock
 log() { printf '%s %s\n' "$DOUBLE_HOST" "$*" >>"$DOUBLE_ROOT/log"; }
 cluster_of() { cat "$DOUBLE_ROOT/hosts/$1/cluster"; }
+# version_of HOST: the Kubernetes version of HOST's channel (v<track>.9), as its kubelet reports it.
+version_of() { local c; c=$(cat "$DOUBLE_ROOT/hosts/$1/channel"); echo "v${c%%/*}.9"; }
 new_cluster() { # new_cluster HOST: HOST alone in a cluster of its own
   local c=$DOUBLE_ROOT/clusters/$1
   rm -rf "$c"
