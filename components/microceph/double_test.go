@@ -51,8 +51,13 @@ func (d *double) disk(path string) {
 // run runs a script body on a host as pulumi-command would (bash -c <body> <step> <client>).
 func (d *double) run(host, body, stdin string) (string, error) {
 	d.t.Helper()
-	body = strings.ReplaceAll(body, devPrefix, d.devdir+"/")
-	cmd := exec.Command("bash", "-c", body, "step", "")
+	return d.runArgs(host, strings.ReplaceAll(body, devPrefix, d.devdir+"/"), stdin)
+}
+
+// runArgs runs with more arguments after the client address (e.g. "check").
+func (d *double) runArgs(host, body, stdin string, args ...string) (string, error) {
+	d.t.Helper()
+	cmd := exec.Command("bash", append([]string{"-c", body, "step", ""}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+d.bin+":"+os.Getenv("PATH"), "FAKE_STATE="+d.state, "FAKE_HOST="+host)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -347,5 +352,111 @@ func TestDoubleChannelChangeRefreshes(t *testing.T) {
 	}
 	if out := d.must("s1", r2.Nodes[0].Install.Body, ""); !strings.HasSuffix(lastLine(out), ": no change") {
 		t.Errorf("second install: %s", out)
+	}
+}
+
+// fault makes the double fail as named (FAKE_STATE/faults/NAME holds the reason).
+func (d *double) fault(name, reason string) {
+	d.t.Helper()
+	dir := filepath.Join(d.state, "faults")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(reason), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *double) clearFault(name string) {
+	d.t.Helper()
+	if err := os.Remove(filepath.Join(d.state, "faults", name)); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// cephCalls are the calls of the rolling upgrade in calls.log, in order, as "HOST CALL".
+func (d *double) cephCalls() []string {
+	b, _ := os.ReadFile(filepath.Join(d.state, "calls.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, c := range []string{"microceph.ceph osd set noout", "microceph.ceph osd unset noout", "snap refresh microceph --channel="} {
+			if strings.Contains(l, c) {
+				out = append(out, strings.Fields(l)[0]+" "+c)
+			}
+		}
+	}
+	return out
+}
+
+func (d *double) noout() bool {
+	m, _ := filepath.Glob(filepath.Join(d.state, "clusters", "*", "noout"))
+	return len(m) > 0
+}
+
+// A channel change of a running cluster is a rolling upgrade: host by host (the install steps
+// run in series), each only from HEALTH_OK, with noout set around its refresh and unset before
+// the next host starts; an unhealthy cluster refuses to start, a failed refresh stops with noout
+// unset and a rerun continues.
+func TestDoubleRollingCephUpgrade(t *testing.T) {
+	d := newDouble(t)
+	hosts := []string{"s1", "s2", "s3"}
+	r := renderFor(t, d, doublePlan(3, hosts...))
+	deployAll(d, r)
+	p := doublePlan(3, hosts...)
+	p.Channel = "tentacle/stable"
+	r2, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := func(i int) (string, error) { return d.run(hosts[i], r2.Nodes[i].Install.Body, "") }
+
+	// an unhealthy cluster: the first host's step refuses and touches nothing
+	d.fault("unhealthy", "1 osds down")
+	out, err := install(0)
+	if err == nil || !strings.Contains(err.Error(), "not HEALTH_OK (HEALTH_WARN 1 osds down)") {
+		t.Fatalf("upgrade of an unhealthy cluster: %v %s", err, out)
+	}
+	if c := d.cephCalls(); len(c) != 0 || d.noout() {
+		t.Fatalf("the refused upgrade ran %v (noout %v)", c, d.noout())
+	}
+	d.clearFault("unhealthy")
+
+	// s1 upgrades; the refresh of s2 fails: noout is unset again, s3 (after it) is not reached
+	if out, err := install(0); err != nil || !strings.Contains(out, "noout unset") {
+		t.Fatalf("s1: %v %s", err, out)
+	}
+	d.fault("refresh-s2", "download failed")
+	if _, err := install(1); err == nil || !strings.Contains(err.Error(), "download failed") {
+		t.Fatalf("s2 with a failing refresh: %v", err)
+	}
+	if d.noout() {
+		t.Error("noout stays set after the failed refresh of s2")
+	}
+	// the rerun (pulumi up again): s1 has nothing to do, s2 and s3 upgrade in turn
+	d.clearFault("refresh-s2")
+	if out, err := install(0); err != nil || !strings.HasSuffix(lastLine(out), ": no change") {
+		t.Fatalf("s1 rerun: %v %s", err, out)
+	}
+	for i := 1; i < 3; i++ {
+		if out, err := install(i); err != nil || !strings.Contains(out, "changed: microceph snap refreshed to tentacle/stable") {
+			t.Fatalf("%s: %v %s", hosts[i], err, out)
+		}
+	}
+	want := []string{
+		"s1 microceph.ceph osd set noout", "s1 snap refresh microceph --channel=", "s1 microceph.ceph osd unset noout",
+		"s2 microceph.ceph osd set noout", "s2 snap refresh microceph --channel=", "s2 microceph.ceph osd unset noout",
+		"s2 microceph.ceph osd set noout", "s2 snap refresh microceph --channel=", "s2 microceph.ceph osd unset noout",
+		"s3 microceph.ceph osd set noout", "s3 snap refresh microceph --channel=", "s3 microceph.ceph osd unset noout",
+	}
+	if got := d.cephCalls(); !slices.Equal(got, want) {
+		t.Errorf("rolling order:\n got %q\nwant %q", got, want)
+	}
+	if d.noout() {
+		t.Error("noout is set after the upgrade")
+	}
+	for i := range hosts {
+		if out, err := install(i); err != nil || !strings.HasSuffix(lastLine(out), ": no change") {
+			t.Errorf("%s after the upgrade: %v %s", hosts[i], err, out)
+		}
 	}
 }

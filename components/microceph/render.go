@@ -7,15 +7,16 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"text/template"
 
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("microceph").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("microceph", files, "scripts/*.tmpl")
 
 // Node is one storage host.
 type Node struct {
@@ -35,14 +36,6 @@ type Plan struct {
 	ReplicationSize int    // pool size (pm4ml:ceph.replicationSize)
 }
 
-var (
-	nameRe    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	addrRe    = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){3}$`)
-	channelRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*/(stable|candidate|beta|edge)$`)
-	poolRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	diskRe    = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:+-]+$`)
-)
-
 // Validate checks the plan; every problem names the configuration key and the fix.
 func (p Plan) Validate() error {
 	var errs []error
@@ -53,14 +46,14 @@ func (p Plan) Validate() error {
 	seen := map[string]bool{}
 	for _, n := range p.Nodes {
 		key := fmt.Sprintf("hosts (host %q)", n.Name)
-		if !nameRe.MatchString(n.Name) {
+		if !grammar.Hostname.OK(n.Name) {
 			add(key+" name", "is not a host name MicroCeph accepts", "use lower-case letters, digits and '-' (it is also the host name)")
 		}
 		if seen[n.Name] {
 			add(key+" name", "is listed twice", "give each storage host its own name")
 		}
 		seen[n.Name] = true
-		if !addrRe.MatchString(n.Address) {
+		if !grammar.IsIPv4(n.Address) {
 			add(key+" address", fmt.Sprintf("%q is not an IPv4 address", n.Address), "give the storage host's private address")
 		}
 		if len(n.Disks) == 0 {
@@ -68,7 +61,7 @@ func (p Plan) Validate() error {
 		}
 		disks := map[string]bool{}
 		for _, d := range n.Disks {
-			if !diskRe.MatchString(d) {
+			if !grammar.Disk.OK(d) {
 				add(key+" cephDisks", fmt.Sprintf("%q is not a block device path", d), "use a path under /dev, e.g. /dev/sdb or /dev/disk/by-id/...")
 			}
 			if disks[d] {
@@ -77,10 +70,10 @@ func (p Plan) Validate() error {
 			disks[d] = true
 		}
 	}
-	if !channelRe.MatchString(p.Channel) {
+	if !grammar.MicroCephChannel.OK(p.Channel) {
 		add("ceph.channel", fmt.Sprintf("%q is not a pinned MicroCeph channel", p.Channel), "use <release>/<risk>, e.g. squid/stable")
 	}
-	if !poolRe.MatchString(p.Pool) {
+	if !grammar.Pool.OK(p.Pool) {
 		add("ceph.pool", fmt.Sprintf("%q is not a Ceph pool name", p.Pool), "use letters, digits, '-', '_' or '.', e.g. rbd-pm4ml")
 	}
 	if p.ReplicationSize < 1 || p.ReplicationSize > len(p.Nodes) {
