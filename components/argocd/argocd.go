@@ -9,7 +9,6 @@ package argocd
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -17,6 +16,10 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	yamlv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/yaml/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
+
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
 // Token is the component's type token.
@@ -98,12 +101,6 @@ type ArgoCD struct {
 // RepoSecretName is the Kubernetes name of the repository Secret.
 const RepoSecretName = "pm4ml-gitops-repo"
 
-var (
-	versionRe = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
-	labelRe   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	scpRe     = regexp.MustCompile(`^[A-Za-z0-9._-]+@[^:/]+:`) // git@host:path
-)
-
 func (a *Args) defaults() {
 	if a.Namespace == "" {
 		a.Namespace = "argocd"
@@ -120,10 +117,10 @@ func (a *Args) Validate() error {
 	if a.Provider == nil {
 		add("no Kubernetes provider")
 	}
-	if !versionRe.MatchString(a.Version) {
+	if !grammar.Version.OK(a.Version) {
 		add("version %q is not a pinned release (pm4ml:argocd.version, e.g. v2.14.21)", a.Version)
 	}
-	if !labelRe.MatchString(a.Namespace) {
+	if !grammar.DNSLabel.OK(a.Namespace) {
 		add("namespace %q is not a DNS label (pm4ml:argocd.namespace)", a.Namespace)
 	}
 	if a.Domain == "" {
@@ -135,7 +132,7 @@ func (a *Args) Validate() error {
 		add("no GitOps repository URL (pm4ml:gitops.repoUrl)")
 	case r.Type == RepoHTTPSToken && !strings.HasPrefix(r.URL, "https://"):
 		add("repository %q is not https:// but pm4ml:gitops.credentials is https-token: use the https URL or ssh-key", r.URL)
-	case r.Type == RepoSSHKey && !strings.HasPrefix(r.URL, "ssh://") && !scpRe.MatchString(r.URL):
+	case r.Type == RepoSSHKey && (!grammar.IsGitURL(r.URL) || strings.Contains(r.URL, "://") && !strings.HasPrefix(r.URL, "ssh://")):
 		add("repository %q is not an SSH URL (ssh://... or git@host:path) but pm4ml:gitops.credentials is ssh-key", r.URL)
 	}
 	switch r.Type {
@@ -190,6 +187,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	a := *args
 	a.defaults()
 	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if err := remotecmd.CustomOnly("argocd: Args.DependsOn", a.DependsOn); err != nil {
 		return nil, err
 	}
 	manifest, err := RenderManifest(&a)

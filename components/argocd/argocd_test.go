@@ -80,6 +80,9 @@ func TestTransformNamespacesAndHealthCheck(t *testing.T) {
 	if got := cm["data"].(map[string]any)[HealthKey]; got != HealthLua {
 		t.Errorf("argocd-cm %s = %q", HealthKey, got)
 	}
+	if got := cm["data"].(map[string]any)[KustomizeBuildOptionsKey]; got != KustomizeEnableHelm {
+		t.Errorf("argocd-cm %s = %q, want %q (helmCharts in a Kustomization)", KustomizeBuildOptionsKey, got, KustomizeEnableHelm)
+	}
 	// the Application health lua reports the child's status, Progressing without one
 	for _, want := range []string{`hs.status = "Progressing"`, `hs.status = obj.status.health.status`, "return hs"} {
 		if !strings.Contains(HealthLua, want) {
@@ -94,15 +97,25 @@ func TestTransformNamespacesAndHealthCheck(t *testing.T) {
 }
 
 func TestTransformKeepsOtherArgoCDCMData(t *testing.T) {
-	raw := []byte(strings.Replace(mustRead(t, fixture), "  name: argocd-cm\n", "  name: argocd-cm\ndata:\n  url: https://argocd.example.org\n", 1))
+	raw := []byte(strings.Replace(mustRead(t, fixture), "  name: argocd-cm\n", "  name: argocd-cm\ndata:\n  url: https://argocd.example.org\n  kustomize.buildOptions: --load-restrictor LoadRestrictionsNone\n", 1))
 	out, err := Transform(raw, ManifestOptions{Namespace: "argocd", Version: "v2.14.21"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs, _ := Objects(out)
 	data := find(t, objs, "ConfigMap", "argocd-cm")["data"].(map[string]any)
-	if data["url"] != "https://argocd.example.org" || data[HealthKey] != HealthLua {
+	if data["url"] != "https://argocd.example.org" || data[HealthKey] != HealthLua ||
+		data[KustomizeBuildOptionsKey] != "--load-restrictor LoadRestrictionsNone --enable-helm" {
 		t.Errorf("argocd-cm data = %v", data)
+	}
+	// a manifest that already enables Helm keeps its options as they are
+	raw = []byte(strings.Replace(mustRead(t, fixture), "  name: argocd-cm\n", "  name: argocd-cm\ndata:\n  kustomize.buildOptions: --enable-helm --load-restrictor LoadRestrictionsNone\n", 1))
+	if out, err = Transform(raw, ManifestOptions{Namespace: "argocd", Version: "v2.14.21"}); err != nil {
+		t.Fatal(err)
+	}
+	objs, _ = Objects(out)
+	if got := find(t, objs, "ConfigMap", "argocd-cm")["data"].(map[string]any)[KustomizeBuildOptionsKey]; got != "--enable-helm --load-restrictor LoadRestrictionsNone" {
+		t.Errorf("argocd-cm %s = %q", KustomizeBuildOptionsKey, got)
 	}
 }
 

@@ -19,6 +19,16 @@ import (
 // HealthKey is the argocd-cm key of the Application health check.
 const HealthKey = "resource.customizations.health.argoproj.io_Application"
 
+// KustomizeBuildOptionsKey is the argocd-cm key of the options Argo CD's repo-server passes to
+// `kustomize build`; KustomizeEnableHelm lets a Kustomization inflate its helmCharts (the layout
+// of mojaloop's GitOps repositories). Without it, Argo CD refuses every app whose kustomization
+// has helmCharts, while the pre-deployment checklist (internal/gitopsrender, which renders as
+// `kustomize build --enable-helm`) passes it: the two must render alike.
+const (
+	KustomizeBuildOptionsKey = "kustomize.buildOptions"
+	KustomizeEnableHelm      = "--enable-helm"
+)
+
 // HealthLua makes an Application's health its own reported health, so that an app-of-apps is not
 // Healthy while a child is still Progressing (or Degraded). Argo CD 1.8+ no longer assesses
 // Application health by default; without this, a parent is Healthy as soon as its child
@@ -119,8 +129,9 @@ type ManifestOptions struct {
 //   - every namespaced object gets metadata.namespace (the upstream manifest has none: it is
 //     meant for `kubectl apply -n argocd`), and ServiceAccount subjects of (Cluster)RoleBindings
 //     point to that namespace;
-//   - argocd-cm carries the Application health check (HealthKey), keeping its other data, so the
-//     one object Pulumi applies (server-side) holds it and nothing else fights over the key;
+//   - argocd-cm carries the Application health check (HealthKey) and kustomize.buildOptions with
+//     --enable-helm (added to options the manifest already sets), keeping its other data, so the
+//     one object Pulumi applies (server-side) holds them and nothing else fights over the keys;
 //   - the Argo CD images are of Version, and the manifest is (or is not) the HA one, as asked.
 //
 // It returns the objects as one multi-document YAML text.
@@ -165,7 +176,12 @@ func Transform(raw []byte, o ManifestOptions) (string, error) {
 	if cm == nil {
 		return "", errors.New("argocd: the install manifest has no ConfigMap argocd-cm: it is not an Argo CD install manifest (check argocd.manifestPath / argocd.manifestUrl)")
 	}
-	ensureMap(cm, "data")[HealthKey] = HealthLua
+	cmData := ensureMap(cm, "data")
+	cmData[HealthKey] = HealthLua
+	opts, _ := cmData[KustomizeBuildOptionsKey].(string)
+	if !slices.Contains(strings.Fields(opts), KustomizeEnableHelm) {
+		cmData[KustomizeBuildOptionsKey] = strings.TrimSpace(opts + " " + KustomizeEnableHelm)
+	}
 	if strings.TrimSpace(o.SSHKnownHosts) != "" {
 		if known == nil {
 			return "", errors.New("argocd: the install manifest has no ConfigMap argocd-ssh-known-hosts-cm to add the GitOps server's SSH host key to")

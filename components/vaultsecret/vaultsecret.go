@@ -2,29 +2,33 @@
 // key mcmdev_client_secret, in a KV v1 or KV v2 mount.
 //
 // The pulumi-vault provider is bound by type token (its Go SDK module is not available from
-// this workplace's module proxy): tokens and property names follow
-// shared/schemas/README.md, and the tests check every property sent against that list.
+// this workplace's module proxy): tokens and property names follow pulumi-vault v6.7.0's
+// schema, written down in this package's tests (vaultsecret_test.go, schema), which check every
+// property sent against it.
 // The explicit provider resource is `pulumi:providers:vault` at PluginVersion.
 package vaultsecret
 
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
+
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
 // Token is the component's type token.
 const Token = "pm4ml:vault:MCMClientSecret"
 
 // PluginVersion pins the pulumi-vault plugin: the v6 line (bridging terraform-provider-vault
-// v4), whose schema shared/schemas/README.md records. v7 moved to terraform-provider-vault v5;
+// v4), whose schema vaultsecret_test.go records. v7 moved to terraform-provider-vault v5;
 // change the pin only together with that schema extract and this package's tests.
 const PluginVersion = "6.7.0"
 
-// Type tokens of pulumi-vault (shared/schemas/README.md).
+// Type tokens of pulumi-vault (v6.7.0 schema).
 const (
 	ProviderType = "pulumi:providers:vault"
 	KV2Type      = "vault:kv/secretV2:SecretV2"
@@ -81,9 +85,6 @@ type MCMClientSecret struct {
 	Secret   *Secret
 }
 
-var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-var mountRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-
 func (a *Args) defaults() {
 	if a.Mount == "" {
 		a.Mount = "secret"
@@ -109,10 +110,10 @@ func (a *Args) Validate() error {
 	if a.KV != 1 && a.KV != 2 {
 		add("KV version %d is not 1 or 2 (pm4ml:vault.kvVersion)", a.KV)
 	}
-	if !mountRe.MatchString(a.Mount) {
+	if !grammar.VaultMount.OK(a.Mount) {
 		add("mount %q is not a Vault mount path (pm4ml:vault.mount, default secret)", a.Mount)
 	}
-	if !idRe.MatchString(a.PM4MLID) {
+	if !grammar.PM4MLID.OK(a.PM4MLID) {
 		add("pm4mlId %q is not a path segment (pm4ml:pm4mlId)", a.PM4MLID)
 	}
 	if len(errs) > 0 {
@@ -135,6 +136,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	a := *args
 	a.defaults()
 	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if err := remotecmd.CustomOnly("vaultsecret: Args.DependsOn", a.DependsOn); err != nil {
 		return nil, err
 	}
 	c := &MCMClientSecret{}

@@ -12,7 +12,8 @@ import (
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
-// schema is shared/schemas/README.md's Vault section: inputs per type token, required first.
+// schema is pulumi-vault v6.7.0's schema for the tokens used: inputs per type token, required
+// first (tests/lab/plugins/vault checks its stand-in against the same version).
 var schema = map[string]struct{ required, optional []string }{
 	ProviderType: {nil, []string{"address", "token", "skipChildToken", "skipTlsVerify", "caCertFile", "namespace", "version"}},
 	KV2Type:      {[]string{"mount", "name", "dataJson"}, []string{"cas", "customMetadata", "deleteAllVersions", "disableRead", "namespace", "options"}},

@@ -13,12 +13,11 @@ import (
 	"github.com/pm4ml/pm4ml-onprem/components/vaultsecret"
 	"github.com/pm4ml/pm4ml-onprem/components/verify"
 	"github.com/pm4ml/pm4ml-onprem/components/waves"
-	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
 // guideWaves is the guide's 6.1 (as stacks maps it onto waves.Wave).
-var guideWaves = fixtures.GuideWaves
+var guideWaves = waves.Guide
 
 // platform wires the four components the way stacks.Build is to, from an inline program.
 func platform(t *testing.T, wl [][]string) *mocktest.Mocks {
@@ -79,7 +78,7 @@ func platform(t *testing.T, wl [][]string) *mocktest.Mocks {
 			LBHosts:   []hosts.Host{lb},
 			User:      "ubuntu",
 			Triggers:  pulumi.Array{wv.Fingerprint},
-			DependsOn: append(append([]pulumi.Resource{}, wv.Last...), mcm),
+			DependsOn: append(append([]pulumi.Resource{}, wv.Last...), mcm.Secret),
 		})
 		return err
 	})

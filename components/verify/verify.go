@@ -23,13 +23,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 // Token is the component's type token.
@@ -38,7 +39,7 @@ const Token = "pm4ml:verify:Verification"
 //go:embed scripts/*.tmpl
 var files embed.FS
 
-var tmpl = template.Must(template.New("verify").Funcs(remotecmd.Funcs).ParseFS(files, "scripts/*.tmpl"))
+var tmpl = remotecmd.Templates("verify", files, "scripts/*.tmpl")
 
 // DefaultInternalImage runs the optional in-cluster checks (curl, pinned).
 const DefaultInternalImage = "curlimages/curl:8.11.1"
@@ -108,8 +109,22 @@ type PlanEndpoint struct {
 
 // Rendered are the scripts of the verification.
 type Rendered struct {
-	Checks remotecmd.Script   // runs where pulumi up runs (kubeconfig on stdin)
-	LB     []remotecmd.Script // one per LB host, in LBHosts order
+	Checks  remotecmd.Script   // runs where pulumi up runs (kubeconfig on stdin)
+	LB      []remotecmd.Script // one per LB host, in LBHosts order
+	LBHosts []string
+}
+
+// Component names the package's directory in the render output (<lb host>/verify/...).
+const Component = "verify"
+
+// Files are the checks that run on the hosts (the HAProxy check, "<lb>/verify/haproxy.sh"), for
+// the render command. The checks script itself runs where `pulumi up` runs, on no host.
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
+	for i, s := range r.LB {
+		out = append(out, remotecmd.ScriptFiles(r.LBHosts[i], Component, "haproxy", s)...)
+	}
+	return out
 }
 
 // Plan derives the render data from Args (defaults applied, validated).
@@ -133,7 +148,7 @@ func (a *Args) Plan() (Plan, error) {
 	}
 	var errs []string
 	add := func(f string, v ...any) { errs = append(errs, fmt.Sprintf(f, v...)) }
-	if p.Attempts < 1 || p.Interval < 1 {
+	if p.Attempts < grammar.AttemptsMin || p.Attempts > grammar.AttemptsMax || p.Interval < grammar.IntervalMin || p.Interval > grammar.IntervalMax {
 		add("attempts %d and interval %d s must be at least 1", p.Attempts, p.Interval)
 	}
 	urls := []string{a.ArgoCDURL}
@@ -206,8 +221,7 @@ func (a *Args) Plan() (Plan, error) {
 }
 
 func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !grammar.HTTPURL.OK(raw) {
 		return fmt.Errorf("%q is not an http(s) URL", raw)
 	}
 	return nil
@@ -215,7 +229,7 @@ func checkURL(raw string) error {
 
 // Render renders the scripts: what New runs and what the render command shows.
 func Render(p Plan) (Rendered, error) {
-	var r Rendered
+	r := Rendered{LBHosts: p.LBHosts}
 	s, err := remotecmd.Render("pm4ml-verify", tmpl.Lookup("checks.sh.tmpl"), p)
 	if err != nil {
 		return r, err
@@ -257,6 +271,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args.Kubeconfig == nil {
 		return nil, fmt.Errorf("verify: no kubeconfig")
 	}
+	if err := remotecmd.CustomOnly("verify: Args.DependsOn", args.DependsOn); err != nil {
+		return nil, err
+	}
 	p, err := args.Plan()
 	if err != nil {
 		return nil, err
@@ -284,13 +301,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	c.Checks = checks
 	for i, h := range args.LBHosts {
-		cmd, err := remotecmd.Run(ctx, name+"-haproxy-"+h.Name, h, r.LB[i],
-			remotecmd.Options{User: args.User, Triggers: args.Triggers},
-			pulumi.Parent(c), pulumi.DependsOn(args.DependsOn))
+		cmds, err := remotecmd.Chain(ctx, h, args.DependsOn, []remotecmd.Link{{Name: name + "-haproxy-" + h.Name, Script: r.LB[i],
+			Options: remotecmd.Options{User: args.User, Triggers: args.Triggers}}}, pulumi.Parent(c))
 		if err != nil {
 			return nil, err
 		}
-		c.LB = append(c.LB, cmd)
+		c.LB = append(c.LB, cmds[0])
 	}
 	urls := pulumi.StringMap{"argocd": pulumi.String(p.ArgoCDURL)}
 	for _, e := range p.Endpoints {

@@ -15,8 +15,8 @@
 //	jsonpath={.status.sync.status}=Synced
 //	jsonpath={.status.health.status}=Healthy
 //
-// The three comparedTo expressions guard against a stale status on UPDATE (measured in
-// shared/lab-recipes/pulumi-waitfor-demo/NOTES.md): right after Pulumi patches an existing
+// The three comparedTo expressions guard against a stale status on UPDATE: right after Pulumi
+// patches an existing
 // Application, the object still carries the previous Synced/Healthy, and a plain
 // [Synced, Healthy] passes at once while Argo CD has not even compared the new source. Argo CD
 // writes comparedTo in the same status update as sync.status, so requiring comparedTo to equal
@@ -40,14 +40,11 @@
 // to the engine's error; components/verify's checks print the same for the whole platform after
 // the last wave.
 //
-// A program-side way to surface the reason during `up` (not built here, see the report/README):
-// a per-wave "watch" command (pulumi-command local.Command running kubectl against the
-// kubeconfig on stdin) registered with the same dependencies as the wave's Applications, so that
-// it runs in parallel with their await, polls them, and exits non-zero with
-// .status.operationState.message and .status.conditions as soon as an app is Degraded or its
-// sync operation Failed after Argo CD's retries, or shortly before the await's timeout. Its
-// failure message then sits beside the provider's generic one in the same `up`; the next wave
-// would depend on the watches too. It needs kubectl where `pulumi up` runs.
+// The program surfaces that reason during `up` itself: with Args.Kubeconfig every wave is also
+// watched from the program (watch.go: the loop; assess.go: what a status means; kubeclient.go:
+// the API client) while the provider awaits its Applications, and a wave that does not come up
+// fails the update with .status.operationState.message, .status.conditions and the unhealthy
+// resources, beside the provider's generic error (registered output "watched").
 //
 // # Deletion
 //
@@ -66,7 +63,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +73,10 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
+
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
 // Token is the component's type token.
@@ -142,6 +142,9 @@ type Args struct {
 	Retry *Retry
 	// DependsOn: what the first wave waits for (argocd.ArgoCD.Ready).
 	DependsOn []pulumi.Resource
+	// WaveDependsOn: what a wave waits for besides the wave before it, by wave name (the storage
+	// wave: the cluster's StorageClasses). A name that is no wave is refused.
+	WaveDependsOn map[string][]pulumi.Resource
 	// Kubeconfig of the cluster (a secret is fine). When set, each wave is also watched from the
 	// program while the provider awaits it (watch.go), and an update whose wave fails carries
 	// Argo CD's own reason (operation message, conditions, unhealthy resources) in its error:
@@ -149,6 +152,10 @@ type Args struct {
 	Kubeconfig pulumi.StringInput
 	// WatchInterval between two reads of a wave's Applications (default DefaultWatchInterval).
 	WatchInterval time.Duration
+	// Gate is the result of the pre-deployment checklist (components/checklist): the first wave's
+	// Applications carry it as the annotation pm4ml.io/checklist, so none of them is registered
+	// before the checklist passed, and none at all when it failed (nil: no gate).
+	Gate pulumi.StringInput
 }
 
 // DefaultWatchInterval is how often a wave watch reads its Applications.
@@ -172,6 +179,7 @@ const (
 	AnnotationTimeout   = "pulumi.com/timeoutSeconds"
 	AnnotationWave      = "pm4ml.io/wave"
 	AnnotationOnFailure = "pm4ml.io/on-failure"
+	AnnotationChecklist = "pm4ml.io/checklist"
 	LabelWave           = "pm4ml.io/wave"
 )
 
@@ -211,11 +219,6 @@ func (w *Waves) AfterApp(app string) []pulumi.Resource { return w.ByWave[w.waveO
 // WaveOf names the wave that holds app ("" if none).
 func (w *Waves) WaveOf(app string) string { return w.waveOfApp[app] }
 
-var (
-	nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$`)
-	pathRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
-)
-
 func (a *Args) defaults() {
 	if a.Namespace == "" {
 		a.Namespace = DefaultNamespace
@@ -242,7 +245,7 @@ func (a *Args) defaults() {
 func (a *Args) Validate() error {
 	var errs []string
 	add := func(f string, v ...any) { errs = append(errs, fmt.Sprintf(f, v...)) }
-	if !nameRe.MatchString(a.Namespace) {
+	if !grammar.DNSLabel.OK(a.Namespace) {
 		add("namespace %q is not a DNS label (pm4ml:argocd.namespace)", a.Namespace)
 	}
 	if a.RepoURL == "" {
@@ -274,7 +277,7 @@ func (a *Args) Validate() error {
 	}
 	seenW, seenA := map[string]bool{}, map[string]string{}
 	for i, w := range a.Waves {
-		if !nameRe.MatchString(w.Name) || seenW[w.Name] {
+		if !grammar.AppName.OK(w.Name) || seenW[w.Name] {
 			add("pm4ml:waves[%d].name %q is not a unique DNS label", i, w.Name)
 		}
 		seenW[w.Name] = true
@@ -283,16 +286,16 @@ func (a *Args) Validate() error {
 		}
 		for j, app := range w.Apps {
 			k := fmt.Sprintf("pm4ml:waves[%d].apps[%d]", i, j)
-			if !nameRe.MatchString(app.Name) {
+			if !grammar.AppName.OK(app.Name) {
 				add("%s.name %q is not a DNS label", k, app.Name)
 			} else if prev, dup := seenA[app.Name]; dup {
 				add("%s.name %q is already in wave %s", k, app.Name, prev)
 			}
 			seenA[app.Name] = w.Name
-			if !pathRe.MatchString(app.Path) {
+			if !grammar.RelPath.OK(app.Path) {
 				add("%s.path %q is not a relative path in the repository", k, app.Path)
 			}
-			if !nameRe.MatchString(app.Namespace) {
+			if !grammar.DNSLabel.OK(app.Namespace) {
 				add("%s.namespace %q is not a DNS label", k, app.Namespace)
 			}
 		}
@@ -325,6 +328,10 @@ type Application struct {
 	Name   string
 	Object map[string]any // apiVersion, kind, metadata, spec
 }
+
+// IgnoreClaimTemplates is the jq path of a StatefulSet's volumeClaimTemplates, whose differences
+// the Applications do not compare.
+const IgnoreClaimTemplates = ".spec.volumeClaimTemplates[]?"
 
 // Applications renders every Application in wave order: what New registers and what the render
 // command shows. It applies the defaults and validates.
@@ -370,6 +377,15 @@ func Applications(args Args) ([]Application, error) {
 						"server":    "https://kubernetes.default.svc",
 						"namespace": app.Namespace,
 					},
+					// With ServerSideApply a StatefulSet whose volumeClaimTemplates omit the fields the
+					// API server fills in (apiVersion, kind, volumeMode, status) stays OutOfSync for
+					// ever (argo-cd#11143), and the wave never passes. The templates cannot change
+					// after creation anyway (the API server refuses it), so their differences are
+					// not compared; what is created is still exactly what the repository says.
+					"ignoreDifferences": []any{map[string]any{
+						"group": "apps", "kind": "StatefulSet",
+						"jqPathExpressions": []any{IgnoreClaimTemplates},
+					}},
 					"syncPolicy": map[string]any{
 						"automated":   map[string]any{"prune": true, "selfHeal": true},
 						"syncOptions": []any{"CreateNamespace=true", "ServerSideApply=true"},
@@ -446,6 +462,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	a := *args
 	a.defaults()
+	if err := remotecmd.CustomOnly("waves: Args.DependsOn", a.DependsOn); err != nil {
+		return nil, err
+	}
+	for wn, rs := range a.WaveDependsOn {
+		if !slices.ContainsFunc(a.Waves, func(w Wave) bool { return w.Name == wn }) {
+			return nil, fmt.Errorf("waves: Args.WaveDependsOn names %q, which is no wave", wn)
+		}
+		if err := remotecmd.CustomOnly("waves: Args.WaveDependsOn["+wn+"]", rs); err != nil {
+			return nil, err
+		}
+	}
 
 	c := &Waves{ByWave: map[string][]pulumi.Resource{}, Apps: map[string]*apiextensions.CustomResource{}, waveOfApp: map[string]string{}}
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
@@ -455,7 +482,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	waveApps := pulumi.StringArrayMap{}
 	watched := pulumi.StringArray{}
 	i := 0
-	for _, w := range a.Waves {
+	for wi, w := range a.Waves {
+		deps := append(slices.Clone(prev), a.WaveDependsOn[w.Name]...)
 		var cur []pulumi.Resource
 		names := pulumi.StringArray{}
 		for range w.Apps {
@@ -463,14 +491,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			i++
 			o := []pulumi.ResourceOption{
 				pulumi.Parent(c), pulumi.Provider(a.Provider),
-				pulumi.DependsOn(prev),
+				pulumi.DependsOn(deps),
 				// the Kubernetes name is fixed: a replacement must delete first
 				pulumi.DeleteBeforeReplace(true),
 			}
 			if a.OnDelete == Protect {
 				o = append(o, pulumi.Protect(true))
 			}
-			cr, err := newApplication(ctx, name+"-"+app.Name, app.Object, o...)
+			var gate pulumi.StringInput
+			if wi == 0 {
+				gate = a.Gate
+			}
+			cr, err := newApplication(ctx, name+"-"+app.Name, app.Object, gate, o...)
 			if err != nil {
 				return nil, err
 			}
@@ -491,7 +523,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				ids[j] = r.(pulumi.CustomResource).ID()
 			}
 			pulumi.All(ids...).ApplyT(func([]any) int { close(done); return 0 })
-			watched = append(watched, c.watch(ctx, &a, w, prev, done))
+			var gate pulumi.StringInput
+			if wi == 0 {
+				gate = a.Gate
+			}
+			watched = append(watched, c.watch(ctx, &a, w, deps, gate, done))
 		}
 		prev = cur
 	}
@@ -515,8 +551,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // done (the previous wave's Applications have passed their awaits: when one failed its ID stays
 // unknown and this wave is neither created nor watched) and reads the wave's Applications until
 // they are ready, the engine is done with them, or the deadline passes with Argo CD's reason.
-func (c *Waves) watch(ctx *pulumi.Context, a *Args, w Wave, after []pulumi.Resource, done <-chan struct{}) pulumi.StringOutput {
+// gate (the first wave's: the checklist's result) is waited for too: a failed checklist
+// registers no Application, so there is nothing to watch and the update fails at once.
+func (c *Waves) watch(ctx *pulumi.Context, a *Args, w Wave, after []pulumi.Resource, gate pulumi.StringInput, done <-chan struct{}) pulumi.StringOutput {
 	inputs := []any{a.Kubeconfig}
+	if gate != nil {
+		inputs = append(inputs, gate)
+	}
 	for _, r := range after {
 		if cr, ok := r.(pulumi.CustomResource); ok {
 			inputs = append(inputs, cr.ID())
@@ -556,11 +597,14 @@ func (c *Waves) watch(ctx *pulumi.Context, a *Args, w Wave, after []pulumi.Resou
 }
 
 // newApplication registers one rendered Application as a CustomResource.
-func newApplication(ctx *pulumi.Context, name string, obj map[string]any, opts ...pulumi.ResourceOption) (*apiextensions.CustomResource, error) {
+func newApplication(ctx *pulumi.Context, name string, obj map[string]any, gate pulumi.StringInput, opts ...pulumi.ResourceOption) (*apiextensions.CustomResource, error) {
 	md := obj["metadata"].(map[string]any)
 	ann, labels := pulumi.StringMap{}, pulumi.StringMap{}
 	for k, v := range md["annotations"].(map[string]any) {
 		ann[k] = pulumi.String(v.(string))
+	}
+	if gate != nil {
+		ann[AnnotationChecklist] = gate
 	}
 	for k, v := range md["labels"].(map[string]any) {
 		labels[k] = pulumi.String(v.(string))

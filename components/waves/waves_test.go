@@ -11,14 +11,13 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/pm4ml/pm4ml-onprem/internal/fixtures"
 	"github.com/pm4ml/pm4ml-onprem/internal/mocktest"
 )
 
-// guide is section 6.1 of the guide, as the lead maps it (paths apps/<name>, namespace = name).
+// guide is section 6.1 of the guide, as stacks maps it (paths apps/<name>, namespace = name).
 func guide() []Wave {
 	var out []Wave
-	for _, s := range fixtures.GuideWaves {
+	for _, s := range Guide {
 		w := Wave{Name: s[0]}
 		for _, n := range s[1:] {
 			w.Apps = append(w.Apps, App{Name: n, Path: "apps/" + n, Namespace: n})
@@ -116,6 +115,39 @@ func TestGuideWavesChain(t *testing.T) {
 	}
 }
 
+// WaveDependsOn: the named wave (and so every wave after it) also waits for the given
+// resources; the waves before it do not; a name that is no wave is refused.
+func TestWaveDependsOn(t *testing.T) {
+	m, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		sc, err := kubernetes.NewProvider(ctx, "storageclasses", &kubernetes.ProviderArgs{}) // stands for storage.Ready
+		if err != nil {
+			return err
+		}
+		bad := Args{RepoURL: repo, Waves: guide(), Provider: p, WaveDependsOn: map[string][]pulumi.Resource{"no-such-wave": {sc}}}
+		if _, err := New(ctx, "bad", &bad); err == nil || !strings.Contains(err.Error(), "no-such-wave") {
+			t.Errorf("a WaveDependsOn of no wave: %v", err)
+		}
+		_, err = New(ctx, "waves", &Args{RepoURL: repo, Waves: guide(), Provider: p, WaveDependsOn: map[string][]pulumi.Resource{"storage": {sc}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.DependsOnTransitively(t, "waves-base-utils", "storageclasses") {
+		t.Error("wave 1 waits for what only the storage wave needs")
+	}
+	if !m.DependsOn(t, "waves-storage-app", "storageclasses") || !m.DependsOn(t, "waves-storage-app", "waves-base-utils") {
+		t.Error("the storage wave does not wait for both the wave before it and its own dependency")
+	}
+	if !m.DependsOnTransitively(t, "waves-pm4ml", "storageclasses") {
+		t.Error("the last wave does not come after the storage wave's dependency")
+	}
+}
+
 func TestApplicationAnnotationsAndSpecExactly(t *testing.T) {
 	m := run(t, Args{RepoURL: repo, Revision: "v1.4.0", TimeoutSeconds: 900, Waves: guide()}, nil)
 	r := m.Named(t, "waves-vault")
@@ -157,6 +189,7 @@ func TestApplicationAnnotationsAndSpecExactly(t *testing.T) {
 	spec := r.Inputs["spec"].ObjectValue()
 	got, _ := json.Marshal(spec.Mappable())
 	wantSpec := `{"destination":{"namespace":"vault","server":"https://kubernetes.default.svc"},` +
+		`"ignoreDifferences":[{"group":"apps","jqPathExpressions":[".spec.volumeClaimTemplates[]?"],"kind":"StatefulSet"}],` +
 		`"project":"default",` +
 		`"source":{"path":"apps/vault","repoURL":"https://git.example.org/pm4ml/gitops.git","targetRevision":"v1.4.0"},` +
 		`"syncPolicy":{"automated":{"prune":true,"selfHeal":true},` +
