@@ -48,6 +48,9 @@ type Finding struct {
 	// Unknown marks a value the rule cannot know yet (computed in a preview): not a violation,
 	// reported as advisory by the unresolved-in-preview policy.
 	Unknown bool
+	// Field, Problem and Fix are the parts of Message (Field may be empty): the pre-deployment
+	// checklist (components/checklist) prints them on its own lines.
+	Field, Problem, Fix string
 }
 
 func (f Finding) String() string {
@@ -59,7 +62,13 @@ func (f Finding) String() string {
 
 // finding names the resource, the problem and the fix.
 func finding(r *policyx.AnalyzerResource, problem, fix string) Finding {
-	return Finding{URN: r.URN, Message: fmt.Sprintf("%s (%s): %s. Fix: %s", r.Name, r.Type, problem, fix)}
+	return findingAt(r, "", problem, fix)
+}
+
+// findingAt is a finding about one field of the resource.
+func findingAt(r *policyx.AnalyzerResource, field, problem, fix string) Finding {
+	return Finding{URN: r.URN, Message: fmt.Sprintf("%s (%s): %s. Fix: %s", r.Name, r.Type, problem, fix),
+		Field: field, Problem: problem, Fix: fix}
 }
 
 // unknown is the finding for a value that is not known yet.

@@ -8,7 +8,7 @@
 //     a preview shows before the provider adds its own computed outputs.
 //   - Component resources: the engine stores what RegisterResourceOutputs registered; the mock
 //     monitor never passes it on, so the outputs are resolved from the Go structs Build returns
-//     (stacks.StackComponents: every `pulumi:"..."` output field plus the entries registered
+//     (StackComponents: every `pulumi:"..."` output field plus the entries registered
 //     without a field), with their known/secret state.
 //   - yaml/v2 ConfigGroup: the provider registers one child resource per object of the YAML;
 //     under mocks the group is opaque, so its objects are expanded here into child resources of
@@ -207,7 +207,7 @@ func Build(t testing.TB, stack string, o Options) *Result {
 				return err
 			}
 		}
-		for _, c := range stacks.StackComponents(append([]any{st}, extra...)...) {
+		for _, c := range StackComponents(append([]any{st}, extra...)...) {
 			r, err := resolve(ctx, c)
 			if err != nil {
 				return err
@@ -238,7 +238,7 @@ func Build(t testing.TB, stack string, o Options) *Result {
 // load balancer, with the arguments Build is to give them.
 func complete(ctx *pulumi.Context, cfg *stacks.Config, sec stacks.Secrets, st *stacks.Stack) ([]any, error) {
 	var hasFacts, hasLB bool
-	for _, c := range stacks.StackComponents(st) {
+	for _, c := range StackComponents(st) {
 		switch c.Resource.(type) {
 		case *stacks.Facts:
 			hasFacts = true
@@ -284,7 +284,7 @@ func complete(ctx *pulumi.Context, cfg *stacks.Config, sec stacks.Secrets, st *s
 }
 
 // resolve awaits a component's URN and outputs (inside the program run).
-func resolve(ctx *pulumi.Context, c stacks.ComponentOutputs) (resolved, error) {
+func resolve(ctx *pulumi.Context, c ComponentOutputs) (resolved, error) {
 	u, err := internals.UnsafeAwaitOutput(ctx.Context(), c.Resource.URN())
 	if err != nil {
 		return resolved{}, err

@@ -147,7 +147,7 @@ func TestComponentOutputsEquivalence(t *testing.T) {
 				t.Errorf("%s: no %s resource in the built stack", stack, tok)
 			}
 		}
-		if n := len(stacks.StackComponents(res.Stack)); n == 0 {
+		if n := len(stacktest.StackComponents(res.Stack)); n == 0 {
 			t.Errorf("%s: StackComponents found no component", stack)
 		}
 	}
