@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"path"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -30,7 +29,7 @@ func (c *Config) kubernetesNodes() []HostSpec {
 // MicroK8sPlan is the cluster plan of this configuration.
 func (c *Config) MicroK8sPlan() microk8s.Plan {
 	p := microk8s.Plan{Environment: c.Environment, Channel: c.MicroK8s.Channel,
-		DedicatedMasters: c.Environment == hosts.Prod, User: c.SSH.User}
+		DedicatedMasters: c.Environment == hosts.Prod, User: c.SSH.User, MaxUnavailable: c.MicroK8s.Upgrade.MaxUnavailable}
 	for _, h := range c.kubernetesNodes() {
 		p.Nodes = append(p.Nodes, microk8s.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
 	}
@@ -124,7 +123,7 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 		Environment: c.Environment, Channel: plan.Channel, Nodes: k8sNodes, DedicatedMasters: plan.DedicatedMasters,
 		// Join tokens are derived (HMAC) from the SSH key, a secret the program already holds:
 		// stable across runs, never random, never in a script.
-		JoinSecret: sec.SSHPrivateKey, After: done, User: c.SSH.User,
+		JoinSecret: sec.SSHPrivateKey, After: done, User: c.SSH.User, MaxUnavailable: plan.MaxUnavailable,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("microk8s: %w", err)
@@ -165,55 +164,4 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 		return nil, fmt.Errorf("wireguard: %w", err)
 	}
 	return cl, nil
-}
-
-// renderCluster adds the cluster layer's files to the render output.
-func renderCluster(c *Config) ([]Artifact, error) {
-	var out []Artifact
-	k, err := microk8s.Render(c.MicroK8sPlan())
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range k.Files() {
-		out = append(out, Artifact{Path: path.Join(f.Host, "microk8s", f.Name), Content: f.Content, Mode: 0o755})
-	}
-	m, err := microceph.Render(c.MicroCephPlan())
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range m.Files() {
-		out = append(out, Artifact{Path: f.Path(), Content: f.Content, Mode: 0o755})
-	}
-	s, err := storage.Render(c.StoragePlan())
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range s.Files() {
-		out = append(out, Artifact{Path: path.Join(c.firstMaster().Name, "storage", f.Name), Content: f.Content, Mode: 0o755})
-	}
-	lb, err := haproxy.Render(c.HAProxyPlan())
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range lb {
-		for _, f := range r.Files() {
-			out = append(out, Artifact{Path: path.Join(r.LB.Name, "haproxy", f.Name), Content: f.Content, Mode: f.Mode})
-		}
-	}
-	if c.WireGuard.Enabled {
-		var lbs []string
-		for _, h := range c.HostsWith(hosts.RoleHAProxy) {
-			lbs = append(lbs, h.Name)
-		}
-		rs, err := wireguard.Render(c.WireGuardSettings(), lbs)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rs {
-			for _, f := range r.Files() {
-				out = append(out, Artifact{Path: path.Join(r.Host, "wireguard", f.Name), Content: f.Content, Mode: f.Mode})
-			}
-		}
-	}
-	return out, nil
 }

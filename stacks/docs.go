@@ -51,7 +51,7 @@ var platformSource string
 var fieldDocs = sync.OnceValue(func() map[string]string {
 	docs := map[string]string{}
 	fset := token.NewFileSet()
-	for _, src := range []string{configSource, platformSource} {
+	for _, src := range []string{configSource, platformSource, checklistSource} {
 		f, err := parser.ParseFile(fset, "", src, parser.ParseComments)
 		if err != nil {
 			panic(err) // the package's own source: cannot fail once it compiles
@@ -84,7 +84,7 @@ var fieldDocs = sync.OnceValue(func() map[string]string {
 // from Config and its doc comments.
 func ConfigReferenceMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| key | type | description |\n|---|---|---|\n")
+	b.WriteString("| key | type | default | accepts | description |\n|---|---|---|---|---|\n")
 	walk(&b, Namespace+":", reflect.TypeOf(Config{}), true)
 	b.WriteString("\nSecret keys (set with `pulumi config set --secret`): ")
 	for i, k := range SecretKeys {
@@ -113,15 +113,28 @@ func walk(b *strings.Builder, prefix string, t reflect.Type, top bool) {
 			ft = ft.Elem()
 		}
 		doc := strings.ReplaceAll(fieldDocs()[t.Name()+"."+f.Name], "|", "\\|")
+		pattern := strings.TrimPrefix(k, Namespace+":")
+		def := DefaultDoc[pattern]
+		if def != "" {
+			def = "`" + strings.ReplaceAll(def, "|", "\\|") + "`"
+		}
+		accepts := grammarDoc(pattern)
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.String {
+			accepts = grammarDoc(pattern + "[]")
+		}
+		if ft.Kind() == reflect.Map {
+			accepts = grammarDoc(pattern + ".*")
+		}
+		accepts = strings.ReplaceAll(accepts, "|", "\\|")
 		switch {
 		case ft.Kind() == reflect.Struct:
-			fmt.Fprintf(b, "| `%s` | object | %s |\n", k, doc)
+			fmt.Fprintf(b, "| `%s` | object | %s | | %s |\n", k, def, doc)
 			walk(b, k, ft, false)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			fmt.Fprintf(b, "| `%s` | list of objects | %s |\n", k, doc)
+			fmt.Fprintf(b, "| `%s` | list of objects | %s | | %s |\n", k, def, doc)
 			walk(b, k+"[]", ft.Elem(), false)
 		default:
-			fmt.Fprintf(b, "| `%s` | %s | %s |\n", k, typeName(ft), doc)
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", k, typeName(ft), def, accepts, doc)
 		}
 	}
 }

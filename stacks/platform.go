@@ -3,11 +3,12 @@ package stacks
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/waves"
+	"github.com/pm4ml/pm4ml-onprem/internal/grammar"
 )
 
 // ArgoCD is the GitOps engine (guide 6, playbook 2.argocd_setup).
@@ -16,15 +17,15 @@ type ArgoCD struct {
 	// ManifestPath or ManifestURL is set.
 	Version string `json:"version,omitempty"`
 	// ManifestURL overrides the upstream URL (e.g. an internal mirror).
-	ManifestURL string `json:"manifestUrl,omitempty"`
+	ManifestURL string `json:"manifestUrl,omitempty" pm4ml:"maxlen=2048"`
 	// ManifestPath is a local install manifest (offline mirror); wins over ManifestURL.
-	ManifestPath string `json:"manifestPath,omitempty"`
+	ManifestPath string `json:"manifestPath,omitempty" pm4ml:"maxlen=1024"`
 	// HA selects the HA manifests (default: true in prod, false in stg).
 	HA        *bool  `json:"ha,omitempty"`
 	Namespace string `json:"namespace,omitempty"` // default argocd
 	Project   string `json:"project,omitempty"`   // default "default"
 	// AppTimeoutSeconds bounds the wait for each Application to be Synced and Healthy.
-	AppTimeoutSeconds int `json:"appTimeoutSeconds,omitempty"` // default 1800
+	AppTimeoutSeconds int `json:"appTimeoutSeconds,omitempty" pm4ml:"nonzero"` // default 1800
 	// OnDelete: "cascade" (Argo CD's resources finalizer: pulumi destroy removes what the apps
 	// deployed), "protect" (Applications cannot be deleted by Pulumi) or "orphan". Default:
 	// cascade in stg, protect in prod.
@@ -37,33 +38,33 @@ type ArgoCD struct {
 type Verify struct {
 	// Endpoints are the PM4ML URLs checked for their HTTP status (guide 6.6 "PM4ML endpoint URLs
 	// respond with expected HTTP status codes").
-	Endpoints []VerifyEndpoint `json:"endpoints,omitempty"`
+	Endpoints []VerifyEndpoint `json:"endpoints,omitempty" pm4ml:"max=100"`
 	// InternalChecks are in-cluster URLs checked from a throwaway pod (off when empty).
-	InternalChecks []string `json:"internalChecks,omitempty"`
+	InternalChecks []string `json:"internalChecks,omitempty" pm4ml:"max=100,maxlen=2048"`
 	// ResolveAddress is where the checked URLs' host names resolve to (default: the public VIP),
 	// so the checks go through HAProxy even before public DNS points there.
 	ResolveAddress string `json:"resolveAddress,omitempty"`
 	// Insecure skips TLS verification of the checked URLs (lab only); CACertFile trusts a
 	// private CA instead.
 	Insecure   bool   `json:"insecure,omitempty"`
-	CACertFile string `json:"caCertFile,omitempty"`
+	CACertFile string `json:"caCertFile,omitempty" pm4ml:"maxlen=1024"`
 	// Attempts of the whole check set (default 6), IntervalSeconds apart (default 10).
-	Attempts        int `json:"attempts,omitempty"`
-	IntervalSeconds int `json:"intervalSeconds,omitempty"`
+	Attempts        int `json:"attempts,omitempty" pm4ml:"nonzero"`
+	IntervalSeconds int `json:"intervalSeconds,omitempty" pm4ml:"nonzero"`
 }
 
 // VerifyEndpoint is one checked URL.
 type VerifyEndpoint struct {
 	Name         string `json:"name,omitempty"`
-	URL          string `json:"url"`
-	ExpectStatus []int  `json:"expectStatus,omitempty"` // default [200]
+	URL          string `json:"url" pm4ml:"maxlen=2048"`
+	ExpectStatus []int  `json:"expectStatus,omitempty" pm4ml:"max=16"` // default [200]
 }
 
 // Wave is one step of the guide's deployment order (6.1): every app of a wave is Synced and
 // Healthy before the next wave is created.
 type Wave struct {
 	Name string `json:"name"`
-	Apps []App  `json:"apps"`
+	Apps []App  `json:"apps" pm4ml:"max=100"`
 }
 
 // App is one Argo CD Application of a wave.
@@ -76,19 +77,32 @@ type App struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// GuideWaves is the guide's section 6.1, in its order.
-var GuideWaves = []Wave{
-	{Name: "base-utilities", Apps: apps("base-utils")},
-	{Name: "storage", Apps: apps("storage-app")},
-	{Name: "certificate-management", Apps: apps("certmanager-helm", "certmanager-app", "certmanager-clusterissuers")},
-	{Name: "service-mesh", Apps: apps("istio-app", "istio-main-app", "istio-gateways-app")},
-	{Name: "dns-management", Apps: apps("external-dns-app")},
-	{Name: "vault-storage-backend", Apps: apps("consul-app")},
-	{Name: "vault-and-secrets", Apps: apps("vault-app", "vault", "vault-config-operator", "vault-pki-app")},
-	{Name: "stateful-resources", Apps: apps("stateful-resources-operators-app", "common-stateful-resources-app")},
-	{Name: "monitoring", Apps: apps("monitoring-app", "monitoring-install", "monitoring-post-config")},
-	{Name: "identity-and-access", Apps: apps("keycloak-app", "keycloak-install", "keycloak-post-config", "ory-app")},
-	{Name: "pm4ml-core", Apps: apps("pm4ml")},
+// GuideWaves is the guide's section 6.1, in its order (waves.Guide, the one copy).
+var GuideWaves = guideWaves()
+
+func guideWaves() []Wave {
+	out := make([]Wave, 0, len(waves.Guide))
+	for _, w := range waves.Guide {
+		out = append(out, Wave{Name: w[0], Apps: apps(w[1:]...)})
+	}
+	return out
+}
+
+// StorageWave names the wave that is the first to need the cluster's StorageClasses (guide 6.1
+// wave 2, "storage"); without such a wave, the first wave waits for them.
+const StorageWave = "storage"
+
+// storageWave is the wave that waits for the StorageClasses.
+func (c *Config) storageWave() string {
+	for _, w := range c.Waves {
+		if w.Name == StorageWave {
+			return w.Name
+		}
+	}
+	if len(c.Waves) > 0 {
+		return c.Waves[0].Name
+	}
+	return ""
 }
 
 // VaultWave names the wave after which the MCM client secret is written (guide 6.5).
@@ -119,6 +133,8 @@ const (
 	DefaultArgoCDNamespace   = "argocd"
 	DefaultAppTimeoutSeconds = 1800
 	DefaultAppsPathPrefix    = "apps"
+	DefaultVerifyAttempts    = 6
+	DefaultVerifyInterval    = 10
 )
 
 // ArgoCDManifestURL is the upstream install manifest of a version.
@@ -148,6 +164,12 @@ func applyPlatformDefaults(c *Config) {
 	if a.AppTimeoutSeconds == 0 {
 		a.AppTimeoutSeconds = DefaultAppTimeoutSeconds
 	}
+	if c.Verify.Attempts == 0 {
+		c.Verify.Attempts = DefaultVerifyAttempts
+	}
+	if c.Verify.IntervalSeconds == 0 {
+		c.Verify.IntervalSeconds = DefaultVerifyInterval
+	}
 	if a.OnDelete == "" {
 		a.OnDelete = "cascade"
 		if c.Environment == hosts.Prod {
@@ -173,7 +195,7 @@ func applyPlatformDefaults(c *Config) {
 	for i := range c.Waves {
 		for j := range c.Waves[i].Apps {
 			app := &c.Waves[i].Apps[j]
-			if app.Path == "" && slices.Contains(GuideApps(), app.Name) {
+			if app.Path == "" && slices.Contains(GuideApps(), app.Name) && grammar.RelPath.OK(a.PathPrefix) {
 				app.Path = strings.TrimSuffix(a.PathPrefix, "/") + "/" + app.Name
 			}
 			if app.Namespace == "" {
@@ -191,29 +213,10 @@ func cloneWaves(in []Wave) []Wave {
 	return out
 }
 
-var (
-	versionRe  = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
-	relPathRe  = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
-	appNameRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$`)
-	waveNameRe = appNameRe
-)
-
 func (x *v) platform(c *Config) {
 	a := c.ArgoCD
-	if !versionRe.MatchString(a.Version) {
-		x.add(key("argocd.version"), fmt.Sprintf("%q is not a pinned version", a.Version), "use a release tag such as "+DefaultArgoCDVersion)
-	}
-	if a.ManifestPath != "" && !strings.HasPrefix(a.ManifestPath, "/") {
-		x.add(key("argocd.manifestPath"), fmt.Sprintf("%q is not an absolute path", a.ManifestPath), "give the absolute path of the mirrored install.yaml")
-	}
-	if a.ManifestURL != "" && !strings.HasPrefix(a.ManifestURL, "https://") && !strings.HasPrefix(a.ManifestURL, "http://") {
-		x.add(key("argocd.manifestUrl"), fmt.Sprintf("%q is not a URL", a.ManifestURL), "use an https URL of the install manifest, or argocd.manifestPath")
-	}
-	if !appNameRe.MatchString(a.Namespace) {
-		x.add(key("argocd.namespace"), fmt.Sprintf("%q is not a namespace name", a.Namespace), "use a DNS label, default argocd")
-	}
-	if a.AppTimeoutSeconds < 30 {
-		x.add(key("argocd.appTimeoutSeconds"), fmt.Sprintf("%d is too short", a.AppTimeoutSeconds), "allow at least 30 s per Application (default 1800)")
+	if a.AppTimeoutSeconds < grammar.AppTimeoutMin || a.AppTimeoutSeconds > grammar.AppTimeoutMax {
+		x.add(key("argocd.appTimeoutSeconds"), fmt.Sprintf("%d s is out of range", a.AppTimeoutSeconds), fmt.Sprintf("allow %d..%d s per Application (default %d)", grammar.AppTimeoutMin, grammar.AppTimeoutMax, DefaultAppTimeoutSeconds))
 	}
 	if !slices.Contains([]string{"cascade", "protect", "orphan"}, a.OnDelete) {
 		x.add(key("argocd.onDelete"), fmt.Sprintf("%q is not a deletion mode", a.OnDelete), "use cascade, protect or orphan")
@@ -224,8 +227,8 @@ func (x *v) platform(c *Config) {
 	catalog := GuideApps()
 	seenApp, seenWave := map[string]string{}, map[string]bool{}
 	for i, w := range c.Waves {
-		if !waveNameRe.MatchString(w.Name) {
-			x.add(key("waves[%d].name", i), fmt.Sprintf("%q is not a valid wave name", w.Name), "use lower-case letters, digits and '-'")
+		if w.Name == "" {
+			x.add(key("waves[%d].name", i), "is not set", "give the wave a name, e.g. core")
 		} else if seenWave[w.Name] {
 			x.add(key("waves[%d].name", i), fmt.Sprintf("wave %q is listed twice", w.Name), "give every wave a unique name")
 		}
@@ -235,9 +238,12 @@ func (x *v) platform(c *Config) {
 		}
 		for j, app := range w.Apps {
 			k := key("waves[%d].apps[%d]", i, j)
-			if !appNameRe.MatchString(app.Name) {
-				x.add(k+".name", fmt.Sprintf("%q is not a valid Application name", app.Name), "use lower-case letters, digits and '-'")
+			if app.Name == "" {
+				x.add(k+".name", "is not set", "give the app its Application name")
 				continue
+			}
+			if !grammar.AppName.OK(app.Name) {
+				continue // reported by its grammar
 			}
 			if prev, dup := seenApp[app.Name]; dup {
 				x.add(k+".name", fmt.Sprintf("%q is already in wave %s", app.Name, prev), "list every app once")
@@ -247,28 +253,49 @@ func (x *v) platform(c *Config) {
 				x.add(k+".name", fmt.Sprintf("%q is not an app of the guide (6.1) and has no path", app.Name),
 					"correct the name ("+strings.Join(catalog, ", ")+"), or give the custom app its path in the GitOps repo")
 			}
-			if app.Path != "" && !relPathRe.MatchString(app.Path) {
-				x.add(k+".path", fmt.Sprintf("%q is not a relative path in the repository", app.Path), "use e.g. apps/my-app")
-			}
-			if !appNameRe.MatchString(app.Namespace) {
-				x.add(k+".namespace", fmt.Sprintf("%q is not a namespace name", app.Namespace), "use a DNS label")
-			}
 		}
 	}
-	for i, e := range c.Verify.Endpoints {
-		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			x.add(key("verify.endpoints[%d].url", i), fmt.Sprintf("%q is not a URL", e.URL), "use e.g. https://portal.<domain>/")
+	x.verify(c)
+	if _, ok := seenApp["vault"]; !ok && len(c.Waves) > 0 {
+		x.add(key("waves"), "has no app named vault", "keep the guide's vault app: the MCM client secret (guide 6.5) is written after it")
+	}
+}
+
+// verify: guide 6.6's checks.
+func (x *v) verify(c *Config) {
+	vf := c.Verify
+	if vf.Attempts < grammar.AttemptsMin || vf.Attempts > grammar.AttemptsMax {
+		x.add(key("verify.attempts"), fmt.Sprintf("%d is out of range", vf.Attempts), fmt.Sprintf("use %d..%d, or leave it unset for %d", grammar.AttemptsMin, grammar.AttemptsMax, DefaultVerifyAttempts))
+	}
+	if vf.IntervalSeconds < grammar.IntervalMin || vf.IntervalSeconds > grammar.IntervalMax {
+		x.add(key("verify.intervalSeconds"), fmt.Sprintf("%d is out of range", vf.IntervalSeconds), fmt.Sprintf("use %d..%d s, or leave it unset for %d", grammar.IntervalMin, grammar.IntervalMax, DefaultVerifyInterval))
+	}
+	names := map[string]int{"argocd": -1} // the Argo CD check's own name
+	for i, e := range vf.Endpoints {
+		if e.URL == "" {
+			x.add(key("verify.endpoints[%d].url", i), "is not set", "use e.g. https://portal.<domain>/")
 		}
+		name := e.Name
+		if name == "" {
+			if u, err := url.Parse(e.URL); err == nil && grammar.HTTPURL.OK(e.URL) {
+				name = strings.TrimSuffix(u.Host+u.Path, "/")
+			}
+		}
+		if j, dup := names[name]; dup && name != "" {
+			what := "the name of the Argo CD check"
+			if j >= 0 {
+				what = fmt.Sprintf("also the name of verify.endpoints[%d]", j)
+			}
+			x.add(key("verify.endpoints[%d].name", i), fmt.Sprintf("%q is %s", name, what), "give every endpoint its own name")
+		}
+		names[name] = i
 		for j, st := range e.ExpectStatus {
 			if st < 100 || st > 599 {
 				x.add(key("verify.endpoints[%d].expectStatus[%d]", i, j), fmt.Sprintf("%d is not an HTTP status", st), "use 100-599")
 			}
 		}
 	}
-	if c.Verify.Insecure && c.Environment == hosts.Prod {
+	if vf.Insecure && c.Environment == hosts.Prod {
 		x.add(key("verify.insecure"), "skips TLS verification in prod", "trust the private CA with pm4ml:verify.caCertFile instead")
-	}
-	if _, ok := seenApp["vault"]; !ok && len(c.Waves) > 0 {
-		x.add(key("waves"), "has no app named vault", "keep the guide's vault app: the MCM client secret (guide 6.5) is written after it")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/pm4ml/pm4ml-onprem/components/argocd"
+	"github.com/pm4ml/pm4ml-onprem/components/checklist"
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/vaultsecret"
 	"github.com/pm4ml/pm4ml-onprem/components/verify"
@@ -15,6 +16,7 @@ import (
 // Platform is what buildPlatform registered.
 type Platform struct {
 	ArgoCD       *argocd.ArgoCD
+	Checklist    *checklist.Gate
 	Waves        *waves.Waves
 	MCMSecret    *vaultsecret.MCMClientSecret
 	Verification *verify.Verification
@@ -87,13 +89,28 @@ func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs
 	aa := c.ArgoCDArgs()
 	aa.Provider = k8s
 	aa.Repo.Credential = sec.GitOpsCredential
-	aa.DependsOn = []pulumi.Resource{cl.MicroK8s.Ready, cl.Storage.Ready}
+	// Argo CD itself needs only the cluster (its install has no volume claim); the StorageClasses
+	// (MicroCeph, the longer branch) are waited for by the storage wave, below.
+	aa.DependsOn = []pulumi.Resource{cl.MicroK8s.Ready}
 	if p.ArgoCD, err = argocd.New(ctx, "argocd", aa); err != nil {
 		return nil, fmt.Errorf("argocd: %w", err)
 	}
+	// The pre-deployment checklist (guide 6.3) over what the waves will deploy: the first wave's
+	// Applications take its result, so a failing checklist stops the update before any of them.
+	if p.Checklist, err = checklist.NewGate(ctx, "checklist", &checklist.GateArgs{
+		Spec: c.ChecklistSpec(), RepoDir: c.Checklist.RepoDir, Mode: c.Checklist.Mode,
+		Repo:       checklist.Repo{URL: c.GitOps.RepoURL, Revision: c.GitOps.Revision, Auth: c.GitOps.Credentials, Username: c.GitOps.Username},
+		Credential: sec.GitOpsCredential,
+	}); err != nil {
+		return nil, fmt.Errorf("checklist: %w", err)
+	}
 	wa := c.WavesArgs()
 	wa.Provider = k8s
-	wa.DependsOn = p.ArgoCD.Ready
+	wa.DependsOn = append([]pulumi.Resource{}, p.ArgoCD.Ready...)
+	if sw := c.storageWave(); sw != "" {
+		wa.WaveDependsOn = map[string][]pulumi.Resource{sw: {cl.Storage.Ready}}
+	}
+	wa.Gate = p.Checklist.Result // the gate has no children: its result is the edge
 	// Each wave is also watched with the cluster's credentials, so that a failing wave's error
 	// carries Argo CD's own reason (the provider's timeout message alone does not). Unit tests run
 	// the program under mocks, where no cluster exists to watch (the watch itself is tested in
@@ -113,7 +130,10 @@ func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs
 	va := c.VerifyArgs(lbs)
 	va.Kubeconfig = cl.MicroK8s.Kubeconfig
 	va.Triggers = pulumi.Array{p.Waves.Fingerprint}
-	va.DependsOn = append(append([]pulumi.Resource{}, p.Waves.Last...), p.MCMSecret, cl.HAProxy)
+	// After every node runs the configured channel too (the workers' upgrades roll beside the
+	// waves). Custom resources only, never a component: the Go SDK expands a component into the children
+	// registered so far, which races with their registration (seen as a missing edge under load).
+	va.DependsOn = append(append(append(append([]pulumi.Resource{}, p.Waves.Last...), p.MCMSecret.Secret), cl.HAProxy.Ready...), cl.MicroK8s.Upgraded...)
 	if p.Verification, err = verify.New(ctx, "verify", va); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

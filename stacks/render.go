@@ -6,23 +6,17 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pm4ml/pm4ml-onprem/components/hostprep"
+	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
+	"github.com/pm4ml/pm4ml-onprem/components/microceph"
+	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
+	"github.com/pm4ml/pm4ml-onprem/components/verify"
 )
 
 // LoadForRender loads a configuration for review: secrets are taken as provided (their values
 // are never needed to render), everything else is validated as for `pulumi up`.
-func LoadForRender(src Source) (*Config, error) {
-	cfg, errs := decode(src)
-	if len(errs) == 0 {
-		applyDefaults(cfg)
-		errs = Validate(withSecretsProvided(cfg))
-	}
-	if len(errs) > 0 {
-		return cfg, &ConfigError{Problems: errs}
-	}
-	return cfg, nil
-}
+func LoadForRender(src Source) (*Config, error) { return load(src, true) }
 
 // withSecretsProvided is a copy of c whose required secrets count as set and secret; secrets
 // set in plain text are still refused.
@@ -42,43 +36,128 @@ func withSecretsProvided(c *Config) *Config {
 	return &cp
 }
 
-// Artifact is one rendered file: what a host receives, for review.
-type Artifact struct {
-	Path    string // relative, <host>/<component>/<file>
-	Content string
-	Mode    uint32
-}
+// Artifact is one rendered file (path <host>/<component>/<file>, mode, content, and the step it
+// belongs to): what a host receives, for review.
+type Artifact = remotecmd.File
 
 // Render renders every script and configuration file each host receives, in a stable order,
-// without credentials and without contacting anything. It uses the same renderers as Deploy.
+// without credentials and without contacting anything. It uses the same renderers as Deploy and
+// the same walk as Steps.
 func Render(c *Config) ([]Artifact, error) {
-	var out []Artifact
-	for _, plan := range c.PrepPlans() {
-		r, err := hostprep.Render(plan)
-		if err != nil {
-			return nil, err
-		}
-		dir := path.Join(plan.Name, "hostprep")
-		for j, s := range r.Scripts {
-			out = append(out, Artifact{Path: path.Join(dir, fmt.Sprintf("%d0-%s.sh", j+1, hostprep.Steps[j])), Content: s.Body, Mode: 0o755})
-		}
-		out = append(out, Artifact{Path: path.Join(dir, "nftables.nft"), Content: r.Ruleset, Mode: 0o644})
-	}
-	cluster, err := renderCluster(c)
+	r, err := renderAll(c)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, cluster...)
-	out = append(out, Artifact{Path: "MANIFEST.md", Content: manifest(c, out), Mode: 0o644})
+	out := append([]Artifact(nil), r.files...)
+	out = append(out, Artifact{Path: "MANIFEST.md", Content: manifest(c, out), Mode: remotecmd.ConfigMode})
 	return out, nil
+}
+
+// renderVerify renders the verification's checks that run on the HAProxy hosts (guide 6.6:
+// `systemctl is-active haproxy`), as verify.New renders them.
+func renderVerify(c *Config) ([]Artifact, error) {
+	var lbs []hosts.Host
+	for _, n := range c.haproxyNames() {
+		lbs = append(lbs, hosts.Host{Name: n})
+	}
+	p, err := c.VerifyArgs(lbs).Plan()
+	if err != nil {
+		return nil, err
+	}
+	r, err := verify.Render(p)
+	if err != nil {
+		return nil, err
+	}
+	return r.Files(), nil
+}
+
+// haproxyNames are the HAProxy hosts in configuration order.
+func (c *Config) haproxyNames() []string {
+	var out []string
+	for _, h := range c.HostsWith(hosts.RoleHAProxy) {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// Adapters of the components whose render still has its own file type (microk8s, microceph,
+// haproxy): their files as remotecmd.File, every delete script named with remotecmd.DeleteSuffix.
+// attributeSteps then names each script's step.
+
+func microk8sFiles(k microk8s.Rendered) []remotecmd.File {
+	var out []remotecmd.File
+	for _, f := range k.Files() {
+		out = append(out, remotecmd.File{Path: path.Join(f.Host, "microk8s", f.Name), Content: f.Content, Mode: remotecmd.ScriptMode})
+	}
+	return out
+}
+
+func microcephFiles(m microceph.Rendered) []remotecmd.File {
+	var out []remotecmd.File
+	for _, f := range m.Files() {
+		name, del := strings.CutSuffix(f.Name, ".on-delete.sh")
+		if del {
+			name += remotecmd.DeleteSuffix
+		}
+		out = append(out, remotecmd.File{Path: path.Join(f.Host, "microceph", name), Content: f.Content, Mode: remotecmd.ScriptMode, Secret: f.Secret})
+	}
+	return out
+}
+
+func haproxyFiles(r haproxy.Rendered) []remotecmd.File {
+	var out []remotecmd.File
+	for _, f := range r.Files() {
+		out = append(out, remotecmd.File{Path: path.Join(r.LB.Name, "haproxy", f.Name), Content: f.Content, Mode: f.Mode})
+	}
+	return out
+}
+
+// attributeSteps fills in the step of every script file that has none (the adapters' files):
+// the step on the same host whose script (or delete script) it is.
+func attributeSteps(steps []Step, files []remotecmd.File) {
+	type key struct{ host, body string }
+	create, del := map[key]Step{}, map[key]Step{}
+	for _, s := range steps {
+		create[key{s.Host, s.Script.Body}] = s
+		if s.Script.DeleteBody != "" {
+			del[key{s.Host, s.Script.DeleteBody}] = s
+		}
+	}
+	for i, f := range files {
+		if f.Step != "" || f.Mode != remotecmd.ScriptMode {
+			continue
+		}
+		k := key{f.Host(), f.Content}
+		if s, ok := create[k]; ok {
+			files[i].Step, files[i].Secret = s.Script.Step, s.Script.Secret
+		} else if s, ok := del[k]; ok {
+			files[i].Step, files[i].Delete = s.Script.Step, true
+		}
+	}
+}
+
+// ManifestTitle starts every MANIFEST.md the render command writes.
+const ManifestTitle = "# pm4ml-onprem render:"
+
+// ManifestFiles lists the files (host/file) a MANIFEST.md names.
+func ManifestFiles(manifest string) []string {
+	var out []string
+	for _, line := range strings.Split(manifest, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 7 || strings.TrimSpace(cells[1]) == "host" || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
+			continue
+		}
+		out = append(out, strings.TrimSpace(cells[1])+"/"+strings.TrimSpace(cells[4]))
+	}
+	return out
 }
 
 func manifest(c *Config, arts []Artifact) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# pm4ml-onprem render: %s (%s)\n\n", c.Environment, c.Domain)
+	fmt.Fprintf(&b, "%s %s (%s)\n\n", ManifestTitle, c.Environment, c.Domain)
 	b.WriteString("What each host receives, in execution order. Scripts run as root over SSH with\n")
 	b.WriteString("`bash -c <script> <step> <ssh-client-address>`; secrets reach a script only on stdin.\n\n")
-	b.WriteString("| host | roles | address | file | sha256 (first 16) |\n|---|---|---|---|---|\n")
+	b.WriteString("| host | roles | address | file | sha256 (first 16) | step |\n|---|---|---|---|---|---|\n")
 	byName := map[string]HostSpec{}
 	for _, h := range c.Hosts {
 		byName[h.Name] = h
@@ -88,7 +167,11 @@ func manifest(c *Config, arts []Artifact) string {
 	for _, a := range sorted {
 		host, file, _ := strings.Cut(a.Path, "/")
 		h := byName[host]
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", host, strings.Join(roleStrings(h), "+"), h.Address, file, remotecmd.Hash(a.Content))
+		step := a.Step
+		if a.Delete {
+			step += " (delete)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", host, strings.Join(roleStrings(h), "+"), h.Address, file, remotecmd.Hash(a.Content), step)
 	}
 	return b.String()
 }

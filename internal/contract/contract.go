@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	// the tool in command position, then up to three plain words (sub-commands)
-	toolRe     = regexp.MustCompile(`(?:^\s*|[({|;&!]\s*|\b(?:if|then|else|elif|do|while|until)\s+)((?:snap|microceph(?:\.ceph|\.rbd)?|microk8s)(?:[ \t]+[a-z][a-z-]*){0,3})`)
+	// the tool in command position (also after lib.sh's `mut`, which runs it in apply mode), then
+	// up to three plain words (sub-commands)
+	toolRe     = regexp.MustCompile(`(?:^\s*|[({|;&!]\s*|\b(?:if|then|else|elif|do|while|until|mut)\s+)((?:snap|microceph(?:\.ceph|\.rbd)?|microk8s)(?:[ \t]+[a-z][a-z-]*){0,3})`)
 	dquoteRe   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 	codeSpanRe = regexp.MustCompile("(?m)^\\| `([^`]+)`") // the command line opening a table row
 )
