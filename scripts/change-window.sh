@@ -15,9 +15,10 @@
 #
 # Env: PM4ML_PLANS_DIR (default <repo>/plans), PM4ML_POLICY_PACK (default <repo>/policy),
 # PM4ML_PROJECT_DIR (the Pulumi project, default <repo>),
-# PM4ML_CACHE (the CLI built by scripts/tools.sh --pulumi is used when `pulumi` is not on PATH),
-# and the usual PULUMI_* (backend, passphrase). `pulumi up --plan` is experimental in Pulumi
-# v3.274: PULUMI_EXPERIMENTAL=true is set for it.
+# PM4ML_CACHE, PM4ML_FROM_SOURCE=1 (the air-gapped fallback: the CLI built from source by
+# scripts/tools.sh --pulumi; also chosen when no pulumi >= PM4ML_PULUMI_MIN is on PATH, see
+# scripts/pulumi-cli.sh), and the usual PULUMI_* (backend, passphrase). `pulumi up --plan` is
+# experimental in Pulumi v3.274: PULUMI_EXPERIMENTAL=true is set for it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,13 +27,12 @@ PACK=${PM4ML_POLICY_PACK:-$ROOT/policy}
 PROJECT=${PM4ML_PROJECT_DIR:-$ROOT}
 CACHE=${PM4ML_CACHE:-$HOME/.cache/pm4ml-onprem}
 
-usage() { sed -n '2,21s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 die() { echo "change-window: $*" >&2; exit 2; }
 
-if ! command -v pulumi >/dev/null && [[ -x $CACHE/bin/pulumi ]]; then
-  export PATH=$CACHE/bin:$PATH
-fi
 export PULUMI_SKIP_UPDATE_CHECK=${PULUMI_SKIP_UPDATE_CHECK:-true}
+# shellcheck source-path=SCRIPTDIR source=pulumi-cli.sh
+. "$ROOT/scripts/pulumi-cli.sh"
 
 stack_ok() { [[ $1 =~ ^[A-Za-z0-9._-]+$ ]] || die "bad stack name '$1'"; }
 
@@ -49,7 +49,7 @@ split_extra() {
 plan() {
   local stack=$1 ts base out
   stack_ok "$stack"
-  command -v pulumi >/dev/null || die "pulumi is not on PATH (build it: bash scripts/tools.sh --pulumi)"
+  pm4ml_use_pulumi change-window "$ROOT" "$CACHE"
   mkdir -p "$PLANS"
   ts=$(date -u +%Y%m%dT%H%M%SZ)
   base=$PLANS/$stack-$ts
@@ -76,7 +76,6 @@ EOF
 apply() {
   local stack=$1 planfile=$2 sum
   stack_ok "$stack"
-  command -v pulumi >/dev/null || die "pulumi is not on PATH (build it: bash scripts/tools.sh --pulumi)"
   [[ -f $planfile ]] || die "no plan file $planfile (make one before the window: scripts/change-window.sh plan $stack)"
   case $(basename "$planfile") in
     "$stack"-*.json) ;;
@@ -87,6 +86,7 @@ apply() {
   (cd "$(dirname "$planfile")" && sha256sum --check --status "$(basename "$sum")") ||
     die "$planfile does not match $sum: the plan changed after review"
   planfile=$(cd "$(dirname "$planfile")" && pwd)/$(basename "$planfile")
+  pm4ml_use_pulumi change-window "$ROOT" "$CACHE"
   echo "change-window: applying the reviewed plan $planfile to $stack" >&2
   (cd "$PROJECT" && PULUMI_EXPERIMENTAL=true pulumi up --stack "$stack" --plan "$planfile" --policy-pack "$PACK" \
      --yes --non-interactive --diff "${extra[@]}")

@@ -4,11 +4,15 @@
 #   --pulumi  Pulumi CLI, Go language host and kubernetes provider, built from the Go module proxy
 #             into ${PM4ML_CACHE:-$HOME/.cache/pm4ml-onprem}/bin (nothing else is written)
 #   --all     both
+#   --langhost  only the Go language host (tools/pulumi-language-go), for a machine whose Pulumi
+#             CLI came without one (the official CLI ships it; see scripts/pulumi-cli.sh)
 #   --lab     the e2e lab (tests/e2e): Debian etcd-server, redis-server, git, openssl, curl, kubectl;
 #             kube-apiserver/-controller-manager/-scheduler v1.31.14, kwok v0.7.0, argocd v2.14.21,
-#             helm v3.22.0, vault v1.21.0 built from the Go module proxy into the same bin dir (an
+#             helm v3.22.0, kustomize v5.4.3 (what Argo CD's repo-server runs for Helm and Kustomize
+#             apps), vault v1.21.0 built from the Go module proxy into the same bin dir (an
 #             existing binary reporting the pinned version is kept), and the argo-cd module (CRDs)
-# Env: PM4ML_CACHE, LANGHOST_SRC (default <repo>/../shared/tools/pulumi-language-go).
+# Env: PM4ML_CACHE, LANGHOST_SRC (default <repo>/tools/pulumi-language-go, this project's own
+# minimal Go language host; the official one ships with Pulumi's release archives).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,10 +21,10 @@ BIN=$CACHE/bin
 PULUMI_V=v3.274.1
 K8S_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199 # the only provider/v4 version the proxy serves
 K8S_VERSION=4.24.0-dev.f47bc2d
-LANGHOST_SRC=${LANGHOST_SRC:-$ROOT/../shared/tools/pulumi-language-go}
+LANGHOST_SRC=${LANGHOST_SRC:-$ROOT/tools/pulumi-language-go}
 DEB_PKGS=(haproxy keepalived nftables wireguard-tools wireguard-go shellcheck yamllint iproute2 openssh-client debootstrap systemd-container curl)
 
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 install_deb() {
   local missing=() p
@@ -61,7 +65,10 @@ install_kubectl() {
 ok() { [[ -x $BIN/$1 && -e $BIN/.$2.ok ]]; }
 done_() { rm -f "$BIN"/."$1"-*.ok; touch "$BIN/.$2.ok"; }
 
+# install_pulumi [langhost]: the CLI, the language host and the kubernetes provider; with
+# `langhost`, only the language host.
 install_pulumi() {
+  local only=${1:-}
   mkdir -p "$BIN"
   exec 9>"$CACHE/.lock" # one builder at a time
   flock -n 9 || { echo "tools: waiting for another tools.sh using $CACHE..."; flock 9; }
@@ -77,9 +84,12 @@ install_pulumi() {
     fi
   fi
 
-  local need=0
-  ok pulumi "pulumi-$PULUMI_V" || need=1
-  ok pulumi-resource-kubernetes "pulumi-resource-kubernetes-$K8S_PSEUDO" || need=1
+  local need=0 cli=1
+  [[ $only != langhost ]] || cli=0
+  if ((cli)); then
+    ok pulumi "pulumi-$PULUMI_V" || need=1
+    ok pulumi-resource-kubernetes "pulumi-resource-kubernetes-$K8S_PSEUDO" || need=1
+  fi
   [[ -z $lh_stamp ]] || ok pulumi-language-go "$lh_stamp" || need=1
   if ((need)); then
     # Build with caches inside $CACHE so nothing else on the system is touched.
@@ -91,8 +101,8 @@ install_pulumi() {
     trap 'rm -rf "$work"' EXIT
     t0=$SECONDS
 
-    if ! ok pulumi "pulumi-$PULUMI_V"; then
-      t=$SECONDS; echo "tools: building pulumi $PULUMI_V (slow: ~20 min cold)..."
+    if ((cli)) && ! ok pulumi "pulumi-$PULUMI_V"; then
+      t=$SECONDS; echo "tools: building pulumi $PULUMI_V from source (first time only: ~4-6 min; a rerun reuses it)..."
       # pkg/v3 has `replace sdk/v3 => ../sdk`: rebuild the repo layout pkg/ + sdk/
       go mod download github.com/pulumi/pulumi/pkg/v3@$PULUMI_V github.com/pulumi/pulumi/sdk/v3@$PULUMI_V
       mkdir -p "$work/pulumi"
@@ -115,8 +125,8 @@ install_pulumi() {
       echo "tools: pulumi-language-go built in $((SECONDS - t))s"
     fi
 
-    if ! ok pulumi-resource-kubernetes "pulumi-resource-kubernetes-$K8S_PSEUDO"; then
-      t=$SECONDS; echo "tools: building pulumi-resource-kubernetes $K8S_VERSION ($K8S_PSEUDO)..."
+    if ((cli)) && ! ok pulumi-resource-kubernetes "pulumi-resource-kubernetes-$K8S_PSEUDO"; then
+      t=$SECONDS; echo "tools: building pulumi-resource-kubernetes $K8S_VERSION ($K8S_PSEUDO) (first time only: ~15 min on an idle machine, up to 40 min on a busy one)..."
       go mod download github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PSEUDO
       cp -r "$GOMODCACHE/github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PSEUDO" "$work/k8s"
       chmod -R u+w "$work/k8s"
@@ -135,6 +145,11 @@ install_pulumi() {
   fi
 
   [[ -z $lh_path ]] || ln -sf "$lh_path" "$BIN/pulumi-language-go"
+  if ((!cli)); then
+    echo "pulumi-language-go: $BIN/pulumi-language-go$( ((need)) || echo ' (cached: reused)')"
+    return
+  fi
+  ((need)) || echo "tools: pulumi, pulumi-language-go, pulumi-resource-kubernetes cached (reused; the first build takes ~14-21 min, more on a busy machine)"
   echo "pulumi: $BIN/pulumi ($PULUMI_V), $BIN/pulumi-language-go, $BIN/pulumi-resource-kubernetes ($K8S_VERSION)"
   case ":$PATH:" in
     *":$BIN:"*) ;;
@@ -145,6 +160,7 @@ install_pulumi() {
 # --lab: the e2e lab's servers and tools (recipes: shared/lab-recipes/build-k8s.sh,
 # build-tools.sh, build-vault.sh). Versions are pinned to what the module proxy here serves.
 K8S_V=v1.31.14 K8S_STAGING=v0.31.14 KWOK_V=v0.7.0 ARGOCD_V=v2.14.21 HELM_V=v3.22.0 VAULT_V=v1.21.0
+KUSTOMIZE_V=v5.4.3 # the one Argo CD v2.14.21 ships (hack/tool-versions.sh): it renders namespaces as 5.4 does
 LAB_DEB_PKGS=(etcd-server redis-server git openssl curl iproute2)
 
 # adopt NAME STAMP WANT CMD...: an existing $BIN/NAME without its stamp whose CMD output contains
@@ -186,12 +202,13 @@ install_lab() {
   flock -n 9 || { echo "tools: waiting for another tools.sh using $CACHE..."; flock 9; }
   export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS="-buildvcs=false -modcacherw"
   export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
-  local c t work=""
+  local c t work="" built=0 t0=$SECONDS
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
     adopt "$c" "$c-$K8S_V" "Kubernetes $K8S_V" "$BIN/$c" --version || true
   done
   adopt kwok "kwok-$KWOK_V" "$KWOK_V" modver "$BIN/kwok" || true
   adopt helm "helm-$HELM_V" "$HELM_V" modver "$BIN/helm" || true
+  adopt kustomize "kustomize-$KUSTOMIZE_V" "$KUSTOMIZE_V" modver "$BIN/kustomize" || true
   adopt argocd "argocd-$ARGOCD_V" "argocd: $ARGOCD_V" "$BIN/argocd" version --client --short || true
   adopt vault "vault-$VAULT_V" "Vault $VAULT_V" "$BIN/vault" version || true
   mkdir -p "$CACHE/tmp"
@@ -206,7 +223,7 @@ install_lab() {
 
   if ! { ok kube-apiserver "kube-apiserver-$K8S_V" && ok kube-controller-manager "kube-controller-manager-$K8S_V" &&
          ok kube-scheduler "kube-scheduler-$K8S_V"; }; then
-    t=$SECONDS; newwork; echo "tools: building Kubernetes $K8S_V control plane (slow: ~10 min cold)..."
+    t=$SECONDS; built=1; newwork; echo "tools: building Kubernetes $K8S_V control plane (slow: ~10 min cold)..."
     srcdir "k8s.io/kubernetes@$K8S_V" "$work/k8s"
     # staging/ nested modules and vendor symlinks are not in the module zip: use the published
     # staging modules; versions the proxy does not serve at $K8S_STAGING -> nearest served patch
@@ -225,18 +242,23 @@ install_lab() {
     echo "tools: Kubernetes control plane built in $((SECONDS - t))s"
   fi
   if ! ok kwok "kwok-$KWOK_V"; then
-    t=$SECONDS; echo "tools: building kwok $KWOK_V..."
+    t=$SECONDS; built=1; echo "tools: building kwok $KWOK_V..."
     GOBIN=$BIN go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_V"
     done_ kwok "kwok-$KWOK_V"; echo "tools: kwok built in $((SECONDS - t))s"
   fi
   if ! ok helm "helm-$HELM_V"; then
-    t=$SECONDS; echo "tools: building helm $HELM_V..."
+    t=$SECONDS; built=1; echo "tools: building helm $HELM_V..."
     GOBIN=$BIN go install -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_V"
     done_ helm "helm-$HELM_V"; echo "tools: helm built in $((SECONDS - t))s"
   fi
+  if ! ok kustomize "kustomize-$KUSTOMIZE_V"; then
+    t=$SECONDS; built=1; echo "tools: building kustomize $KUSTOMIZE_V..."
+    GOBIN=$BIN go install -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_V"
+    done_ kustomize "kustomize-$KUSTOMIZE_V"; echo "tools: kustomize built in $((SECONDS - t))s"
+  fi
   if ! ok argocd "argocd-$ARGOCD_V"; then
     # argo-cd/v3 >= 3.5 needs the nested gitops-engine module, which the proxy does not serve
-    t=$SECONDS; newwork; echo "tools: building argocd $ARGOCD_V (slow: ~9 min cold)..."
+    t=$SECONDS; built=1; newwork; echo "tools: building argocd $ARGOCD_V (slow: ~9 min cold)..."
     srcdir "github.com/argoproj/argo-cd/v2@$ARGOCD_V" "$work/argocd"
     (cd "$work/argocd" && GOFLAGS="$GOFLAGS -mod=mod" go build \
        -ldflags "-s -w -X github.com/argoproj/argo-cd/v2/common.version=${ARGOCD_V#v}" -o "$BIN/argocd" ./cmd)
@@ -245,7 +267,7 @@ install_lab() {
   if ! ok vault "vault-$VAULT_V"; then
     # api/ and sdk/ are nested modules missing from the module zip: drop their ./ replaces so the
     # published versions in go.mod are used (v1.21.0 -> sdk v0.20.0, api v1.22.0)
-    t=$SECONDS; newwork; echo "tools: building vault $VAULT_V (slow: ~15 min cold)..."
+    t=$SECONDS; built=1; newwork; echo "tools: building vault $VAULT_V (slow: ~15 min cold)..."
     srcdir "github.com/hashicorp/vault@$VAULT_V" "$work/vault"
     (cd "$work/vault" && sed -i -E '/^replace github\.com\/hashicorp\/vault\/(api|sdk)[^ ]* => \.\//d' go.mod &&
      GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "-s -w" -o "$BIN/vault" .)
@@ -262,14 +284,20 @@ install_lab() {
     (cd / && go mod download "$mod")
     echo "tools: downloaded $mod"
   fi
+  if ((built)); then
+    echo "tools: lab binaries built in $((SECONDS - t0))s"
+  else
+    echo "tools: lab binaries cached (reused; the first build took ~55 min)"
+  fi
   echo "lab: $BIN: kube-apiserver kube-controller-manager kube-scheduler ($K8S_V), kwok ($KWOK_V)," \
-       "argocd ($ARGOCD_V), helm ($HELM_V), vault ($VAULT_V)"
+       "argocd ($ARGOCD_V), helm ($HELM_V), kustomize ($KUSTOMIZE_V), vault ($VAULT_V)"
 }
 
 (($#)) || usage 1
-deb=0 pulumi=0 lab=0
+deb=0 pulumi=0 lab=0 langhost=0
 for a in "$@"; do
   case $a in
+    --langhost) langhost=1 ;;
     --deb) deb=1 ;;
     --pulumi) pulumi=1 ;;
     --all) deb=1 pulumi=1 ;;
@@ -280,4 +308,5 @@ for a in "$@"; do
 done
 ((deb == 0)) || { install_deb; install_kubectl; }
 ((pulumi == 0)) || install_pulumi
+((langhost == 0 || pulumi == 1)) || install_pulumi langhost
 ((lab == 0)) || install_lab
