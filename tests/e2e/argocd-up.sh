@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
-[ -x "$BIN/argocd" ] || die "$BIN/argocd missing: run bash scripts/tools.sh --lab"
+for b in argocd helm kustomize; do [ -x "$BIN/$b" ] || die "$BIN/$b missing: run bash scripts/tools.sh --lab"; done
 for c in redis-server redis-cli git curl; do command -v "$c" >/dev/null || die "$c missing: run bash scripts/tools.sh --lab"; done
 netns_exists || die "netns $E2E_NETNS missing: run k8s-up.sh first"
 kc get --raw=/readyz >/dev/null 2>&1 || die "the apiserver does not answer: run k8s-up.sh first"
@@ -68,7 +68,8 @@ start "$ACD_STATE" git-daemon "$(git --exec-path)/git-daemon" --base-path="$E2E_
   --reuseaddr --listen=127.0.0.1 --port=9418 --informative-errors
 wait_for git-daemon 30 "${IN[@]}" bash -c 'echo >/dev/tcp/127.0.0.1/9418'
 
-start "$ACD_STATE" repo-server env HOME="$ACD_STATE/home" TMPDIR="$ACD_STATE/tmp" ARGOCD_GPG_ENABLED=false \
+# The repo-server runs helm and kustomize from PATH for Helm and Kustomize apps, as in its image.
+start "$ACD_STATE" repo-server env HOME="$ACD_STATE/home" TMPDIR="$ACD_STATE/tmp" ARGOCD_GPG_ENABLED=false PATH="$BIN:$PATH" \
   ARGOCD_ASK_PASS_SOCK="$ACD_STATE/askpass.sock" \
   "$ACD_STATE/bin/argocd-repo-server" --address 127.0.0.1 --port "$REPO_PORT" --disable-tls \
   --metrics-address 127.0.0.1 --metrics-port "$REPO_METRICS_PORT" --redis 127.0.0.1:"$REDIS_PORT"

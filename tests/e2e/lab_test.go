@@ -53,7 +53,7 @@ func binDir() string   { return filepath.Join(cacheDir(), "bin") }
 func stateDir() string { return filepath.Join(cacheDir(), "e2e") }
 
 // labBinaries are what `scripts/tools.sh --pulumi --lab` puts into $PM4ML_CACHE/bin.
-var labBinaries = []string{"pulumi", "pulumi-resource-kubernetes", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argocd"}
+var labBinaries = []string{"pulumi", "pulumi-resource-kubernetes", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argocd", "helm", "kustomize"}
 
 // labCommands are the Debian tools of `scripts/tools.sh --lab`.
 var labCommands = []string{"ip", "etcd", "redis-server", "redis-cli", "git", "kubectl", "openssl", "curl", "go"}

@@ -2,19 +2,37 @@
 # The e2e test's GitOps repository: a git repo (branch main, one commit) at DIR with
 #   apps/<name>/     for every NAME given: a tiny stand-in app (one ConfigMap), Synced and Healthy
 #                    within seconds of its Application's creation;
+#   with --realistic, every NAME that the pre-deployment checklist's clean repository
+#                    (components/checklist/testdata/gitops, see its README) has is that app
+#                    instead: CRDs of cert-manager and Istio, the Istio ingress gateways as a
+#                    Kustomization inflating a vendored chart (helmCharts) on the port matrix's
+#                    NodePorts with the PROXY v2 listener on the external one, a ClusterIssuer, a
+#                    MySQL StatefulSet on the local class, PM4ML as a plain Helm chart (requests and
+#                    limits, HPA, PVC, Certificate, Gateway, VirtualService). The full-stack lab
+#                    uses it (tests/lab/stack-up.sh); it needs Argo CD with helm and kustomize, and
+#                    the lab's controller stand-ins (tests/lab/controllers-double.sh);
 #   apps/broken/     a ConfigMap whose data is not a string map: the apiserver rejects it, so
 #                    Argo CD's sync fails with the apiserver's reason (operationState.message);
 #   apps/degraded/   a Deployment whose pods can never be scheduled, with a 1 s progress deadline:
 #                    Synced but Degraded ("... exceeded its progress deadline").
-# Usage: make-gitops.sh DIR NAME...   (DIR is recreated: the repo always starts from one commit)
+# Usage: make-gitops.sh [--realistic] DIR NAME...   (DIR is recreated: one commit on main)
 set -euo pipefail
-(($# >= 2)) || { echo "usage: $0 DIR NAME..." >&2; exit 2; }
+REAL=
+if [[ ${1:-} == --realistic ]]; then
+  REAL=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../components/checklist/testdata/gitops/apps" && pwd)
+  shift
+fi
+(($# >= 2)) || { echo "usage: $0 [--realistic] DIR NAME..." >&2; exit 2; }
 R=$1; shift
 case $R in /*) ;; *) echo "make-gitops: DIR must be absolute" >&2; exit 2 ;; esac
 rm -rf "$R"
 mkdir -p "$R/apps/broken" "$R/apps/degraded"
 for n in "$@"; do
   [[ $n =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "make-gitops: app name '$n' is not a DNS label" >&2; exit 2; }
+  if [[ -n $REAL && -d $REAL/$n ]]; then
+    cp -R "$REAL/$n" "$R/apps/$n"
+    continue
+  fi
   mkdir -p "$R/apps/$n"
   printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-standin\ndata:\n  app: %s\n' "$n" "$n" >"$R/apps/$n/configmap.yaml"
 done

@@ -63,8 +63,52 @@ func TestMakeGitops(t *testing.T) {
 		t.Errorf("uncommitted files: %s", out)
 	}
 	files, _ := exec.Command("git", "-C", dir, "ls-files").Output()
+	// each app's ConfigMap, broken and degraded
 	if n := len(strings.Fields(string(files))); n != len(guideApps())+2 {
 		t.Errorf("%d files committed, want %d", n, len(guideApps())+2)
+	}
+	// --realistic: every app the checklist's clean repository has is a copy of it, file for file;
+	// the others stay stand-ins
+	real := filepath.Join(here(t), "..", "..", "components", "checklist", "testdata", "gitops", "apps")
+	if out, err := run(append([]string{"--realistic", dir}, guideApps()...)...); err != nil {
+		t.Fatalf("make-gitops.sh --realistic: %v\n%s", err, out)
+	}
+	copied := 0
+	for _, n := range guideApps() {
+		src := filepath.Join(real, n)
+		if _, err := os.Stat(src); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, "apps", n, "configmap.yaml")); err != nil {
+				t.Errorf("apps/%s: no stand-in: %v", n, err)
+			}
+			continue
+		}
+		copied++
+		err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(real, p)
+			want, _ := os.ReadFile(p)
+			got, err := os.ReadFile(filepath.Join(dir, "apps", rel))
+			if err != nil || string(got) != string(want) {
+				t.Errorf("apps/%s differs from the checklist's clean repository: %v", rel, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "apps", n, "configmap.yaml")); err == nil {
+			t.Errorf("apps/%s: a stand-in ConfigMap beside the realistic app", n)
+		}
+	}
+	// certmanager-helm, certmanager-clusterissuers, istio-app, istio-gateways-app,
+	// common-stateful-resources-app, pm4ml
+	if copied != 6 {
+		t.Errorf("%d realistic apps, want 6", copied)
+	}
+	if out, _ := exec.Command("git", "-C", dir, "status", "--porcelain").Output(); len(out) != 0 {
+		t.Errorf("uncommitted files: %s", out)
 	}
 	// a rerun starts over (idempotent result), bad arguments are refused
 	if out, err := run(dir, "only-one"); err != nil {

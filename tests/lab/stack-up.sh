@@ -8,8 +8,11 @@
 #      h1-h3 masters, h4-h5 workers, h6-h7 HAProxy, h8-h10 storage (a loop device as /dev/sdb)
 #   kube-apiserver + etcd + kwok (../e2e/k8s-up.sh) on 10.77.0.1:6443: the cluster the doubles
 #      register the joined hosts in; the program reaches it through h1:16443 as with MicroK8s
-#   Argo CD application-controller + repo-server + a git daemon serving the GitOps repo of small
-#      stand-in apps (../e2e/argocd-up.sh, ../e2e/make-gitops.sh)
+#   Argo CD application-controller + repo-server + a git daemon serving the GitOps repo: the
+#      checklist's realistic apps (CRDs, Istio gateways from a vendored chart through Kustomize
+#      helmCharts, a ClusterIssuer, MySQL on the local class, PM4ML as a Helm chart) and small
+#      stand-ins for the others (../e2e/argocd-up.sh, ../e2e/make-gitops.sh --realistic)
+#   the cert-manager and volume-provisioner stand-ins those apps need (controllers_double.py)
 #   Vault dev server on 10.77.0.1:8200, `secret/` a KV v1 mount (the program's default)
 #   an ingress-gateway stand-in on the workers (gateway.py: NodePorts 32443/31443 with PROXY v2
 #      and TLS, health on 32081/31081), where the platform's Istio gateway would answer
@@ -25,9 +28,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/stack-env.sh"
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, loop devices, systemd-nspawn)"
 [ -x "$BIN/vault" ] || die "$BIN/vault missing: run bash scripts/tools.sh --lab"
-mkdir -p "$STATE"/{shared/state,loop,vault,gateway}
+mkdir -p "$STATE"/{shared/state,loop,vault,gateway,controllers}
 t0=$SECONDS
+# stage TEXT: one progress line with the time since the start
+stage() { echo "stack-lab: [+$((SECONDS - t0)) s] $*"; }
 
+stage "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
 # 1. The control plane, in the lab namespace (created here; br-lab joins it below).
 bash "$here/../e2e/k8s-up.sh"
 sed 's#https://127.0.0.1:6443#https://10.77.0.1:6443#' "$E2E_STATE/k8s/kubeconfig" >"$STATE/shared/kubeconfig"
@@ -43,6 +49,7 @@ install -m 0755 "$KUBECTL_SRC" "$STATE/shared/kubectl"
   echo '"'
 } >"$STATE/shared/lab.env"
 
+stage "loop devices for the storage hosts' /dev/sdb"
 # 3. The storage hosts' data disks: a sparse file each, as a loop device bound at /dev/sdb.
 binds=()
 for h in $STORAGE_HOSTS; do
@@ -54,6 +61,7 @@ for h in $STORAGE_HOSTS; do
   binds+=("$h=$dev:/dev/sdb")
 done
 
+stage "$NHOSTS hosts with the MicroK8s/MicroCeph doubles (the first time: the Debian host image, ~2-4 min)"
 # 4. The hosts, with the doubles.
 DOUBLES=${STACKLAB_DOUBLES:-$here/doubles}
 [ -x "$DOUBLES/install.sh" ] || die "$DOUBLES/install.sh missing (the lab doubles)"
@@ -62,12 +70,20 @@ PM4ML_LAB_BIND="all=$STATE/shared:/var/lib/pm4ml-lab ${binds[*]}" \
   PM4ML_LAB_PROVISION="$DOUBLES/install.sh" \
   bash "$here/hosts-up.sh" "$NHOSTS"
 
+stage "GitOps repository and Argo CD"
 # 5. The GitOps repo (made once per state dir: Argo CD keeps what it fetched) and Argo CD.
 if [ ! -d "$E2E_STATE/gitops/.git" ]; then
-  bash "$here/../e2e/make-gitops.sh" "$E2E_STATE/gitops" "${APPS[@]}"
+  bash "$here/../e2e/make-gitops.sh" --realistic "$E2E_STATE/gitops" "${APPS[@]}"
 fi
 bash "$here/../e2e/argocd-up.sh"
+# the controllers the realistic apps need and kwok does not run (cert-manager, a provisioner)
+if ! alive "$STATE/controllers" controllers; then
+  nohup ip netns exec "$LABNS" python3 "$here/controllers_double.py" "$E2E_STATE/k8s/kubeconfig" \
+    >"$STATE/controllers/controllers.log" 2>&1 </dev/null &
+  echo $! >"$STATE/controllers/controllers.pid"
+fi
 
+stage "Vault dev server"
 # 6. Vault dev server: in-memory, root token known to the lab stack, secret/ as KV v1.
 if ! alive "$STATE/vault" vault; then
   nohup ip netns exec "$LABNS" "$BIN/vault" server -dev -dev-listen-address=0.0.0.0:8200 \
@@ -82,6 +98,7 @@ if [ "$(vault read -field=options sys/mounts/secret 2>/dev/null)" != "map[versio
   vault secrets enable -path=secret -version=1 kv >/dev/null
 fi
 
+stage "the ingress-gateway stand-in on $WORKER_HOSTS"
 # 7. The ingress-gateway stand-in on the workers (a systemd unit: it survives a host's restart).
 if [ ! -f "$STATE/gateway/tls.crt" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=*.$DOMAIN" \

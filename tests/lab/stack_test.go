@@ -73,18 +73,13 @@ func TestStackLab(t *testing.T) {
 		l.t = t
 		l.checkDeployed()
 		l.rerunScripts()
+		t.Run("2b-drift", func(t *testing.T) { l.t = t; l.checkDrift() })
+		t.Run("2c-checklist-gate", func(t *testing.T) { l.t = t; l.checkGate() })
 		return
 	}
 	t.Run("1-fresh-up", func(t *testing.T) {
 		l.t = t
-		t0 := time.Now()
-		out, err := l.pulumi(60*time.Minute, "", nil, l.stackArgs("up", "--yes", "--skip-preview")...)
-		first = time.Since(t0)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, tail(out, 80))
-		}
-		t.Logf("fresh pulumi up: %.0f s; %s", first.Seconds(), summary(out))
-		l.checkDeployed()
+		first = l.freshUp(nil)
 	})
 	if t.Failed() {
 		return
@@ -108,6 +103,8 @@ func TestStackLab(t *testing.T) {
 		l.rerunScripts()
 	})
 	t.Logf("lab end-to-end wall time: first up %.0f s, no-op up %.0f s", first.Seconds(), noop.Seconds())
+	t.Run("2b-drift", func(t *testing.T) { l.t = t; l.checkDrift() })
+	t.Run("2c-checklist-gate", func(t *testing.T) { l.t = t; l.checkGate() })
 	t.Run("3-firewall", func(t *testing.T) { l.t = t; l.checkFirewall() })
 	t.Run("vip-failover", func(t *testing.T) { l.t = t; l.checkFailover() })
 	if t.Failed() {
@@ -118,6 +115,63 @@ func TestStackLab(t *testing.T) {
 		return
 	}
 	t.Run("4-add-worker-host-down", func(t *testing.T) { l.t = t; l.addWorkerHostDown() })
+	if t.Failed() {
+		return
+	}
+	t.Run("6-rolling-upgrade", func(t *testing.T) { l.t = t; l.rollingUpgrade() })
+	t.Run("6b-ceph-upgrade", func(t *testing.T) { l.t = t; l.cephUpgrade() })
+	t.Run("7-lb-change", func(t *testing.T) { l.t = t; l.lbChange() })
+}
+
+// freshUp is the lab stack's first `pulumi up` and what it must have built (TestStackLab's
+// 1-fresh-up; TestLabUp): the update completes, prints no warning but the lab's own notices, and
+// checkDeployed passes. stream, when set, receives the CLI's output lines as they come.
+func (l *stackLab) freshUp(stream func(string)) time.Duration {
+	t := l.t
+	t.Helper()
+	t0 := time.Now()
+	out, err := l.pulumi(60*time.Minute, "", stream, l.stackArgs("up", "--yes", "--skip-preview")...)
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tail(out, 80))
+	}
+	t.Logf("fresh pulumi up: %.0f s; %s", took.Seconds(), summary(out))
+	if w := unexpectedWarnings(out); len(w) > 0 {
+		t.Errorf("the fresh up printed %d warning(s) besides the lab's own notices (a successful update must "+
+			"not print a warning that is not true):\n%s", len(w), strings.Join(w, "\n"))
+	}
+	l.checkDeployed()
+	return took
+}
+
+var (
+	warningRe = regexp.MustCompile(`\bwarning: (.*)$`)
+	// labNoticeRe: the CLI's notice that a plugin came from PATH, which is how the lab puts its
+	// stand-ins (command, vault) and the kubernetes provider built from source in front of it.
+	labNoticeRe = regexp.MustCompile(`^using pulumi-(resource-(command|vault|kubernetes)|language-go) from \$PATH at ` +
+		// the kubernetes provider the lab builds from source (scripts/tools.sh: the only provider/v4
+		// version the Go module proxy serves) is older than the SDK asks for
+		`|^resource plugin kubernetes is expected to have version \S+, but has 4\.24\.0-dev\.`)
+	// awaitProgressRe: the kubernetes provider's progress while it awaits Argo CD's own install
+	// (true when printed, gone when the await passes): its Deployments not yet available, and the
+	// application-controller's pod tried before its ServiceAccount existed (the install manifest
+	// is applied as one ConfigGroup; ordering ServiceAccounts first would remove it).
+	awaitProgressRe = regexp.MustCompile(`^\[MinimumReplicasUnavailable\] Deployment does not have minimum availability\.$` +
+		`|^FailedCreate: create Pod argocd-application-controller-0 in StatefulSet argocd-application-controller failed error: .*error looking up service account argocd/argocd-application-controller`)
+)
+
+// unexpectedWarnings lists the distinct warnings of a CLI output, except the lab's own notices and
+// the kubernetes provider's await progress of Argo CD's install.
+func unexpectedWarnings(out string) []string {
+	var ws []string
+	for _, line := range strings.Split(out, "\n") {
+		m := warningRe.FindStringSubmatch(line)
+		if m == nil || labNoticeRe.MatchString(m[1]) || awaitProgressRe.MatchString(m[1]) || slices.Contains(ws, m[1]) {
+			continue
+		}
+		ws = append(ws, m[1])
+	}
+	return ws
 }
 
 // startStackLab brings the lab up (fresh) and prepares the lab stack's workspace.
@@ -185,6 +239,10 @@ func startStackLab(t *testing.T) *stackLab {
 	labBin := strings.TrimSpace(string(b))
 	t.Logf("stand-in plugins: %q (empty: the real plugins are installed)", labBin)
 	l.env = pulumiEnv(t, l.dir, labBin)
+	// the same environment for scripts/lab.sh (`lab.sh pulumi ...`): no secret in it
+	if err := os.WriteFile(filepath.Join(l.dir, "pulumi.env"), []byte(strings.Join(l.env, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if reuseStackLab() {
 		return l
 	}
@@ -718,4 +776,38 @@ func errorLines(out string) []string {
 		in = false
 	}
 	return errs
+}
+
+// TestUnexpectedWarnings: the filter of TestStackLab's warning assertion keeps every warning but
+// the CLI's plugin-from-PATH notices of the lab (no lab needed).
+func TestUnexpectedWarnings(t *testing.T) {
+	out := `Updating (stacklab):
+ +  pulumi:pulumi:Stack pm4ml-onprem-stacklab creating (0s) warning: using pulumi-resource-command from $PATH at /root/.cache/pm4ml-onprem/lab/bin/pulumi-resource-command
+ +  pm4ml:waves:Waves waves creating (40s) warning: wave storage: Application storage-app: not Synced and Healthy, but this update did not change it (the provider did not await it): sync OutOfSync, health Missing
+Diagnostics:
+  pulumi:pulumi:Stack (pm4ml-onprem-stacklab):
+    warning: using pulumi-resource-command from $PATH at /root/.cache/pm4ml-onprem/lab/bin/pulumi-resource-command
+    warning: using pulumi-resource-vault from $PATH at /root/.cache/pm4ml-onprem/lab/bin/pulumi-resource-vault
+    warning: using pulumi-resource-kubernetes from $PATH at /root/.cache/pm4ml-onprem/bin/pulumi-resource-kubernetes
+
+  pm4ml:waves:Waves (waves):
+    warning: wave storage: Application storage-app: not Synced and Healthy, but this update did not change it (the provider did not await it): sync OutOfSync, health Missing
+    warning: using pulumi-resource-proxmoxve from $PATH at /tmp/x
+    warning: resource plugin kubernetes is expected to have version >=4.32.0, but has 4.24.0-dev.f47bc2d; the wrong version may be on your path, or this may be a bug in the plugin
+    warning: [MinimumReplicasUnavailable] Deployment does not have minimum availability.
+    warning: FailedCreate: create Pod argocd-application-controller-0 in StatefulSet argocd-application-controller failed error: pods "argocd-application-controller-0" is forbidden: error looking up service account argocd/argocd-application-controller: serviceaccount "argocd-application-controller" not found
+    warning: resource plugin vault is expected to have version >=7.0.0, but has 6.7.0
+`
+	got := unexpectedWarnings(out)
+	want := []string{
+		"wave storage: Application storage-app: not Synced and Healthy, but this update did not change it (the provider did not await it): sync OutOfSync, health Missing",
+		"using pulumi-resource-proxmoxve from $PATH at /tmp/x",
+		"resource plugin vault is expected to have version >=7.0.0, but has 6.7.0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("unexpectedWarnings = %q, want %q", got, want)
+	}
+	if w := unexpectedWarnings("Resources:\n    + 193 created\n"); len(w) != 0 {
+		t.Errorf("no warnings: got %q", w)
+	}
 }

@@ -44,7 +44,7 @@ func stackDir() string {
 
 // stackLabBinaries are what `scripts/tools.sh --pulumi --lab` builds into $PM4ML_CACHE/bin.
 var stackLabBinaries = []string{"pulumi", "pulumi-language-go", "pulumi-resource-kubernetes",
-	"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argocd", "vault"}
+	"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argocd", "helm", "kustomize", "vault"}
 
 var stackLabCommands = []string{"ip", "etcd", "redis-server", "git", "kubectl", "openssl", "curl",
 	"losetup", "ssh", "scp", "go", "python3"}

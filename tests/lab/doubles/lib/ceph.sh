@@ -6,6 +6,8 @@
 #     tokens/<name>    "<token> <expiry>"           disks     "osd path host" lines
 #     next-osd, next-pool                            config/<key>  Ceph config values
 #     pools/<pool>/{id,size,min_size,apps/<app>,rbd-init}          auth/<entity>  the key
+#     flags/noout      the OSD map flag noout is set
+#   state/faults/ceph-health   (a test's fault) the cluster reports HEALTH_WARN with this reason
 #   local /var/lib/pm4ml-lab-double/microceph/cluster   the fsid this host's daemon belongs to
 MC_L=$LAB_LOCAL/microceph
 MC_S=$LAB_STATE/microceph
@@ -105,7 +107,11 @@ mc_health() {
   osds=$(mc_osd_count)
   size=$(mc_max_size)
   def=$(mc_config osd_pool_default_size 3)
-  if [ "$osds" -lt "$def" ]; then
+  if [ -f "$LAB_STATE/faults/ceph-health" ]; then
+    printf 'HEALTH_WARN %s\n' "$(cat "$LAB_STATE/faults/ceph-health")"
+  elif [ -f "$C/flags/noout" ]; then
+    echo 'HEALTH_WARN noout flag(s) set'
+  elif [ "$osds" -lt "$def" ]; then
     printf 'HEALTH_WARN OSD count %s < osd_pool_default_size %s\n' "$osds" "$def"
   elif [ "$size" -gt "$osds" ]; then
     printf 'HEALTH_WARN Degraded data redundancy: a pool wants %s replicas, %s OSDs are up\n' "$size" "$osds"

@@ -107,6 +107,16 @@ mk8s_register_node() {
   kc patch node "$SELF" --subresource=status --type=merge -p "$status" >/dev/null
 }
 
+# mk8s_node_ready True|False MESSAGE: this host's Node's Ready condition (what the kubelet posts),
+# set now; kwok's heartbeats keep it afterwards.
+mk8s_node_ready() {
+  local now reason=KubeletReady
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  [ "$1" = True ] || reason=KubeletNotReady
+  kc patch node "$SELF" --subresource=status --type=strategic -p "$(jq -n --arg s "$1" --arg r "$reason" --arg m "$2" --arg t "$now" \
+    '{status: {conditions: [{type: "Ready", status: $s, reason: $r, message: $m, lastHeartbeatTime: $t, lastTransitionTime: $t}]}}')" >/dev/null
+}
+
 # mk8s_node_stopped NAME: NAME's kubelet no longer reports (kwok stops managing the Node, so the
 # node lifecycle controller marks it NotReady/Unknown), as after `microk8s leave`.
 mk8s_node_stopped() { kc annotate node "$1" kwok.x-k8s.io/node- >/dev/null 2>&1 || true; }

@@ -47,7 +47,7 @@ func getSchema(t *testing.T) schema.PackageSpec {
 }
 
 // TestSchemaMatchesPulumiVault checks tokens, property names, required inputs, types and secrets
-// against pulumi-vault v6.7.0 (shared/schemas/README.md and the v6 SDK).
+// against pulumi-vault v6.7.0 (its published schema and the v6 SDK).
 func TestSchemaMatchesPulumiVault(t *testing.T) {
 	spec := getSchema(t)
 	if spec.Name != "vault" || spec.Version != "6.7.0" {
