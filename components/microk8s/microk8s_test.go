@@ -176,7 +176,7 @@ func TestInstallOnEveryNodeAfterItsHostPreparation(t *testing.T) {
 					t.Errorf("%s connects to %s, want %s", inst, got, h.Address)
 				}
 				create := script(t, m.Named(t, inst), "create")
-				for _, want := range []string{"snap install microk8s --classic --channel='1.31/stable'", "snap refresh --hold=forever microk8s",
+				for _, want := range []string{"snap install microk8s --classic --channel='1.31/stable'", "snap_hold microk8s",
 					"usermod -a -G microk8s 'ubuntu'", "mk8s_ready 600"} {
 					if !strings.Contains(create, want) {
 						t.Errorf("%s lacks %q", inst, want)

@@ -103,6 +103,38 @@ ensure_packages() {
   changed "installed ${missing[*]}"
 }
 
+# wait_until SECONDS WHAT CMD...: run CMD every 5 s until it succeeds; die after SECONDS naming WHAT
+# and the last answer a helper left in PM4ML_LAST. Check mode tries once and reports a drift.
+PM4ML_LAST=
+wait_until() {
+  local timeout=$1 what=$2 start=$SECONDS
+  shift 2
+  if checking; then
+    "$@" || changed "$what: not reached${PM4ML_LAST:+ ($PM4ML_LAST)}"
+    return 0
+  fi
+  until "$@"; do
+    [ $((SECONDS - start)) -lt "$timeout" ] || die "$what: not reached within ${timeout} s${PM4ML_LAST:+ (last answer: $PM4ML_LAST)}"
+    sleep 5
+  done
+}
+
+# snap_tracking NAME: the channel the snap NAME tracks; empty when it is not installed.
+snap_tracking() { snap list "$1" 2>/dev/null | awk 'NR == 2 { print $4 }' || true; }
+# snap_hold NAME: the snap's automatic refreshes held for ever: "held" in the Notes column of
+# `snap list` (snapd 2.58+); an unattended refresh would restart the service under its workloads.
+snap_hold() {
+  local notes
+  notes=$(snap list "$1" | awk 'NR == 2 { print $6 }')
+  case ",$notes," in
+    *,held,*) unchanged "$1 refreshes held" ;;
+    *)
+      mut snap refresh --hold=forever "$1" >/dev/null || die "snap refresh --hold=forever $1 failed (needs snapd 2.58 or later)"
+      changed "$1 refreshes held (snap refresh --hold=forever)"
+      ;;
+  esac
+}
+
 # ip_in_cidr IP CIDR: IPv4 containment test in pure bash.
 ip_to_int() { local IFS=.; read -r a b c d <<<"$1"; echo $(((a << 24) | (b << 16) | (c << 8) | d)); }
 ip_in_cidr() {

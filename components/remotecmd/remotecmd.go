@@ -48,6 +48,9 @@ func Render(step string, tmpl *template.Template, data any) (Script, error) {
 	return Script{Step: step, Body: Wrap(step, b.String())}, nil
 }
 
+// Library is the shell library (lib.sh) every script carries, as Wrap puts it in.
+func Library() string { return lib }
+
 // Wrap turns a script body into a complete script.
 func Wrap(step, body string) string {
 	var b strings.Builder
