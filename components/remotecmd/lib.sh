@@ -135,6 +135,16 @@ snap_hold() {
   esac
 }
 
+# mk8s_ready SECONDS: MicroK8s answers as running within SECONDS (check mode: 10); the MicroK8s
+# and storage steps use it. `status --wait-ready` exits 0 even when the timeout passes (MicroK8s'
+# status.py): its first line says which.
+mk8s_ready() {
+  local out timeout=$1
+  if checking; then timeout=10; fi
+  out=$(microk8s status --wait-ready --timeout "$timeout" 2>&1) || return 1
+  [[ $out == "microk8s is running"* ]]
+}
+
 # ip_in_cidr IP CIDR: IPv4 containment test in pure bash.
 ip_to_int() { local IFS=.; read -r a b c d <<<"$1"; echo $(((a << 24) | (b << 16) | (c << 8) | d)); }
 ip_in_cidr() {
