@@ -8,6 +8,8 @@ package waves
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,7 +91,7 @@ func (w *Watcher) Watch(ctx context.Context, wave string, apps []WatchedApp, tim
 			return nil
 		default:
 		}
-		for _, name := range sortedKeys(pending) {
+		for _, name := range slices.Sorted(maps.Keys(pending)) {
 			as := w.read(ctx, pending[name], changing)
 			if as.Ready {
 				delete(pending, name)
@@ -148,7 +150,7 @@ func (w *Watcher) read(ctx context.Context, a WatchedApp, changing map[string]bo
 // is reported. An earlier poll is never reported: it predates the await, so what it saw (e.g.
 // OutOfSync while Argo CD was still syncing) may no longer be true.
 func (w *Watcher) final(ctx context.Context, pending map[string]WatchedApp, changing map[string]bool) {
-	for _, name := range sortedKeys(pending) {
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
 		as := w.read(ctx, pending[name], changing)
 		if as.Ready || w.Warn == nil {
 			continue
@@ -159,13 +161,4 @@ func (w *Watcher) final(ctx context.Context, pending map[string]WatchedApp, chan
 			w.Warn(name, "not Synced and Healthy after the update finished the wave; this update did not change it, so the provider did not await it: "+as.Reason)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -26,7 +26,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -332,14 +331,4 @@ func copyTree(src, dst string) error {
 		}
 		return os.WriteFile(t, data, 0o644)
 	})
-}
-
-// sortedKeys of a map.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
