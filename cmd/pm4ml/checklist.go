@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/pm4ml/pm4ml-onprem/components/checklist"
-	"github.com/pm4ml/pm4ml-onprem/stacks"
 )
 
 // runChecklist is `pm4ml checklist`: the guide 6.3 gate over a GitOps working tree, for the
@@ -34,14 +33,8 @@ func runChecklist(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pm4ml checklist: --repo %s is not a directory\n", *repo)
 		return 2
 	}
-	src, err := stacks.ReadStackFile(path)
-	if err != nil {
-		fmt.Fprintln(stderr, "pm4ml:", err)
-		return 2
-	}
-	cfg, err := stacks.LoadForRender(src)
-	if err != nil {
-		fmt.Fprintf(stderr, "pm4ml: %s: %v\n", path, err)
+	cfg, ok := loadStackFile(path, stderr)
+	if !ok {
 		return 2
 	}
 	rep := checklist.Check(*repo, cfg.ChecklistSpec())

@@ -109,14 +109,8 @@ func runDrift(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	src, err := stacks.ReadStackFile(path)
-	if err != nil {
-		fmt.Fprintln(stderr, "pm4ml:", err)
-		return 1
-	}
-	cfg, err := stacks.LoadForRender(src)
-	if err != nil {
-		fmt.Fprintf(stderr, "pm4ml: %s: %v\n", path, err)
+	cfg, ok := loadStackFile(path, stderr)
+	if !ok {
 		return 1
 	}
 	sec, bastionKey, err := driftSecrets(cfg, *sf.stack, *sf.dir, stderr)

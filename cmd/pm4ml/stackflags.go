@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/pm4ml/pm4ml-onprem/stacks"
 )
 
 // stackFlags are the flags every subcommand uses to name a stack file: --stack NAME (with --dir)
@@ -40,4 +42,20 @@ func (f *stackFlags) path(cmd string, stderr io.Writer) (string, bool) {
 		return "", false
 	}
 	return filepath.Join(*f.dir, "Pulumi."+*f.stack+".yaml"), true
+}
+
+// loadStackFile reads the stack file at path and loads it as render does (validated; secrets not
+// required); ok is false, with the reason printed, when it cannot.
+func loadStackFile(path string, stderr io.Writer) (*stacks.Config, bool) {
+	src, err := stacks.ReadStackFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "pm4ml:", err)
+		return nil, false
+	}
+	cfg, err := stacks.LoadForRender(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "pm4ml: %s: %v\n", path, err)
+		return nil, false
+	}
+	return cfg, true
 }
