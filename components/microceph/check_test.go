@@ -4,14 +4,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-)
 
-var (
-	changedLine  = regexp.MustCompile(`(?m)^changed: `)
-	checkSummary = regexp.MustCompile(`(?m)^pm4ml: [a-z0-9-]+: (in sync|[0-9]+ drift\(s\))$`)
+	"github.com/pm4ml/pm4ml-onprem/internal/hostsim"
 )
 
 // snapshot is the double's state (every file but the call log), to prove check mode changes nothing.
@@ -42,10 +38,10 @@ func (d *double) check(host, body string) (string, string) {
 	if d.snapshot() != before {
 		d.t.Errorf("check mode on %s changed the double's state", host)
 	}
-	if changedLine.MatchString(out) {
+	if hostsim.ChangedLine.MatchString(out) {
 		d.t.Errorf("check mode on %s printed a change:\n%s", host, out)
 	}
-	m := checkSummary.FindStringSubmatch(out)
+	m := hostsim.CheckSummary.FindStringSubmatch(out)
 	if m == nil {
 		d.t.Fatalf("check on %s: no summary:\n%s", host, out)
 	}

@@ -3,15 +3,12 @@ package microk8s
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pm4ml/pm4ml-onprem/internal/hostsim"
 )
-
-var changedLine = regexp.MustCompile(`(?m)^changed: `)
-
-var checkSummary = regexp.MustCompile(`(?m)^pm4ml: [a-z0-9-]+: (in sync|[0-9]+ drift\(s\))$`)
 
 // check runs a script in check mode (the word "check" after the client address, as `pm4ml drift`
 // runs it) and returns its output and summary ("in sync" or "N drift(s)"). The double's log of
@@ -26,10 +23,10 @@ func (l *lab) check(host, body, stdin string) (string, string) {
 	if after := l.read("log"); after != before {
 		l.t.Errorf("check mode on %s changed the double:\n%s", host, strings.TrimPrefix(after, before))
 	}
-	if changedLine.MatchString(out) {
+	if hostsim.ChangedLine.MatchString(out) {
 		l.t.Errorf("check mode on %s printed a change:\n%s", host, out)
 	}
-	m := checkSummary.FindStringSubmatch(out)
+	m := hostsim.CheckSummary.FindStringSubmatch(out)
 	if m == nil {
 		l.t.Fatalf("check on %s: no summary line:\n%s", host, out)
 	}

@@ -4,14 +4,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-)
 
-var (
-	changedLine  = regexp.MustCompile(`(?m)^changed: `)
-	checkSummary = regexp.MustCompile(`(?m)^pm4ml: [a-z0-9-]+: (in sync|[0-9]+ drift\(s\))$`)
+	"github.com/pm4ml/pm4ml-onprem/internal/hostsim"
 )
 
 func (d *double) snapshot() string {
@@ -41,10 +37,10 @@ func (d *double) checkAll(r Rendered) []string {
 		if d.snapshot() != before {
 			d.t.Errorf("check mode of %s changed the double", s.Step)
 		}
-		if changedLine.MatchString(out) {
+		if hostsim.ChangedLine.MatchString(out) {
 			d.t.Errorf("check mode of %s printed a change:\n%s", s.Step, out)
 		}
-		m := checkSummary.FindStringSubmatch(out)
+		m := hostsim.CheckSummary.FindStringSubmatch(out)
 		if m == nil {
 			d.t.Fatalf("check %s: no summary:\n%s", s.Step, out)
 		}

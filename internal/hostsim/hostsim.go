@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -127,3 +128,10 @@ func (b *Box) Log() string {
 	c, _ := os.ReadFile(filepath.Join(b.Dir, "state", "log"))
 	return string(c)
 }
+
+// ChangedLine matches a line a step prints when it changed something; check mode must print none.
+var ChangedLine = regexp.MustCompile(`(?m)^changed: `)
+
+// CheckSummary matches the last line of a step in check mode (lib.sh's finish); group 1 is "in
+// sync" or "N drift(s)".
+var CheckSummary = regexp.MustCompile(`(?m)^pm4ml: [a-z0-9-]+: (in sync|[0-9]+ drift\(s\))$`)
