@@ -186,16 +186,57 @@ type Options struct {
 	Stdin pulumi.StringInput // secret input; only with Script.Secret
 	// Triggers replace (re-run) the step when they change, besides a changed script.
 	Triggers pulumi.Array
+	// Subject is the identity of the machine a step is about when it runs on another host (a
+	// join token registered on a master for the node that joins): the step is replaced when
+	// that machine is replaced, and only updated (run again there) when the host it runs on
+	// changes. The host's Identity stays first in the triggers, inert (see Inert). Nil: the step
+	// is about the host it runs on.
+	Subject pulumi.StringInput
+	// Inert are trigger values never compared (IgnoreChanges on their positions): a value an
+	// earlier version of the step replaced it on, kept so that a step of an existing stack keeps
+	// its triggers' shape and upgrading the program replaces nothing.
+	Inert pulumi.Array
+}
+
+// triggers are a step's triggers, the live ones first-come as before (the host's identity or the
+// subject, then Options.Triggers), and the IgnoreChanges paths of the inert ones.
+func triggers(h hosts.Host, o Options) (pulumi.Array, []string) {
+	var out pulumi.Array
+	var inert []string
+	add := func(v pulumi.Input, live bool) {
+		if !live {
+			inert = append(inert, fmt.Sprintf("triggers[%d]", len(out)))
+		}
+		out = append(out, v)
+	}
+	if o.Subject != nil {
+		add(h.Identity, false)
+		add(o.Subject, true)
+	} else {
+		add(h.Identity, true)
+	}
+	for _, v := range o.Triggers {
+		add(v, true)
+	}
+	for _, v := range o.Inert {
+		add(v, false)
+	}
+	return out, inert
 }
 
 // Run registers the remote.Command of a script on a host. The host's Ready resources are
-// dependencies and its Identity a trigger (a replaced machine is prepared again); a changed
-// script changes `create`, which pulumi-command runs again on update.
+// dependencies and its Identity (or Options.Subject) a trigger (a replaced machine is prepared
+// again); a changed script or connection is an update, on which pulumi-command runs `create`
+// again.
 func Run(ctx *pulumi.Context, name string, h hosts.Host, s Script, o Options, opts ...pulumi.ResourceOption) (*remote.Command, error) {
+	trig, inert := triggers(h, o)
 	args := &remote.CommandArgs{
 		Connection: h.Conn,
 		Create:     pulumi.String(Invocation(o.User, s.Step, s.Body)),
-		Triggers:   append(pulumi.Array{h.Identity}, o.Triggers...),
+		Triggers:   trig,
+	}
+	if len(inert) > 0 {
+		opts = append(opts, pulumi.IgnoreChanges(inert))
 	}
 	if s.DeleteBody != "" {
 		args.Delete = pulumi.String(Invocation(o.User, s.Step+"-delete", s.DeleteBody))

@@ -97,3 +97,45 @@ func TestCustomOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Subject and Inert: a step about another machine is keyed by that machine's identity; the
+// identity of the host it runs on, and any Inert value, stay in the triggers but are ignored
+// (their positions in ignoreChanges), so neither replaces the step.
+func TestTriggersSubjectAndInert(t *testing.T) {
+	host := func(n string) hosts.Host {
+		return hosts.Host{Name: n, Conn: remote.ConnectionArgs{Host: pulumi.String(n)}, Identity: pulumi.String("id-" + n)}
+	}
+	m, err := mocktest.Run(t, nil, nil, func(ctx *pulumi.Context) error {
+		for name, o := range map[string]remotecmd.Options{
+			"own":     {User: "root"},
+			"about":   {User: "root", Subject: pulumi.String("id-w1")},
+			"inert":   {User: "root", Inert: pulumi.Array{pulumi.String("id-m1")}},
+			"trigger": {User: "root", Triggers: pulumi.Array{pulumi.String("t")}, Inert: pulumi.Array{pulumi.String("x")}},
+		} {
+			if _, err := remotecmd.Run(ctx, name, host("m2"), remotecmd.Script{Step: name, Body: "b"}, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]struct {
+		triggers, ignore []string
+	}{
+		"own":     {[]string{"id-m2"}, nil},
+		"about":   {[]string{"id-m2", "id-w1"}, []string{"triggers[0]"}},
+		"inert":   {[]string{"id-m2", "id-m1"}, []string{"triggers[1]"}},
+		"trigger": {[]string{"id-m2", "t", "x"}, []string{"triggers[2]"}},
+	} {
+		r := m.Named(t, name)
+		var got []string
+		for _, v := range r.Inputs["triggers"].ArrayValue() {
+			got = append(got, v.StringValue())
+		}
+		if !slices.Equal(got, want.triggers) || !slices.Equal(r.IgnoreChanges, want.ignore) {
+			t.Errorf("%s: triggers %v ignoreChanges %v, want %v %v", name, got, r.IgnoreChanges, want.triggers, want.ignore)
+		}
+	}
+}

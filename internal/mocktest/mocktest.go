@@ -33,6 +33,8 @@ type Resource struct {
 	DeletedWith             string
 	// DeleteBeforeReplace records pulumi.DeleteBeforeReplace(true).
 	DeleteBeforeReplace bool
+	// IgnoreChanges records pulumi.IgnoreChanges.
+	IgnoreChanges []string
 }
 
 // Mocks records resources; it implements pulumi.MockResourceMonitor.
@@ -64,6 +66,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.PluginDownloadURL = rpc.GetPluginDownloadURL()
 		r.DeletedWith = rpc.GetDeletedWith()
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.URN = urn(rpc.GetParent(), args.TypeToken, args.Name)
 	}
 	out := args.Inputs.Copy()
