@@ -81,7 +81,7 @@ func (c *Config) VerifyArgs(lbs []hosts.Host) *verify.Args {
 // client secret after the vault app, and the verification after the last wave.
 func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs []hosts.Host) (*Platform, error) {
 	// The provider is the cluster's API access: a child of the MicroK8s cluster component.
-	k8s, err := argocd.NewKubernetesProvider(ctx, "microk8s-kubernetes", cl.MicroK8s.Kubeconfig, pulumi.Parent(cl.MicroK8s))
+	k8s, err := argocd.NewKubernetesProvider(ctx, "microk8s-kubernetes", argocd.ClusterID(ctx.Project(), ctx.Stack()), cl.MicroK8s.Kubeconfig, pulumi.Parent(cl.MicroK8s))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}

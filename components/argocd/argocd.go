@@ -8,6 +8,7 @@
 package argocd
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -268,10 +269,21 @@ func ServerURL(domain string) string { return "https://argocd." + domain }
 
 // NewKubernetesProvider is the Kubernetes provider the platform layer expects: the kubeconfig
 // (a secret) and server-side apply set explicitly, so that a provider default never decides how
-// the install manifest and argocd-cm are applied.
-func NewKubernetesProvider(ctx *pulumi.Context, name string, kubeconfig pulumi.StringInput, opts ...pulumi.ResourceOption) (*kubernetes.Provider, error) {
+// the install manifest and argocd-cm are applied. clusterID names the cluster for good
+// (clusterIdentifier): without it pulumi-kubernetes plans to replace the provider, and so every
+// object the platform created, whenever the kubeconfig's server changes, as it does when the
+// master the kubeconfig comes from leaves the configuration. With it, such a change is an
+// update; only a changed clusterID means another cluster.
+func NewKubernetesProvider(ctx *pulumi.Context, name, clusterID string, kubeconfig pulumi.StringInput, opts ...pulumi.ResourceOption) (*kubernetes.Provider, error) {
+	if clusterID == "" {
+		return nil, errors.New("argocd: the Kubernetes provider needs a cluster identifier")
+	}
 	return kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
 		Kubeconfig:            pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
 		EnableServerSideApply: pulumi.Bool(true),
+		ClusterIdentifier:     pulumi.String(clusterID),
 	}, opts...)
 }
+
+// ClusterID is the cluster identifier of a stack's MicroK8s cluster: the stack names it.
+func ClusterID(project, stack string) string { return "pm4ml-onprem/" + project + "/" + stack }

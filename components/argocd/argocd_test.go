@@ -410,7 +410,7 @@ func TestValidate(t *testing.T) {
 
 func TestNewKubernetesProviderSetsServerSideApply(t *testing.T) {
 	m, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
-		_, err := NewKubernetesProvider(ctx, "cluster", pulumi.String("apiVersion: v1\nkind: Config\n"))
+		_, err := NewKubernetesProvider(ctx, "cluster", "c1", pulumi.String("apiVersion: v1\nkind: Config\n"))
 		return err
 	})
 	if err != nil {
@@ -426,5 +426,8 @@ func TestNewKubernetesProviderSetsServerSideApply(t *testing.T) {
 	}
 	if !mocktest.IsSecret(p.Inputs, "kubeconfig") {
 		t.Error("kubeconfig not secret")
+	}
+	if got := mocktest.String(p.Inputs, "clusterIdentifier"); got != "c1" {
+		t.Errorf("clusterIdentifier %q, want c1 (a changed kubeconfig server must not replace the provider)", got)
 	}
 }

@@ -28,7 +28,7 @@ func platform(t *testing.T, wl [][]string) *mocktest.Mocks {
 	}
 	m, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
 		kubeconfig := pulumi.ToSecret(pulumi.String("kubeconfig")).(pulumi.StringOutput)
-		k8s, err := argocd.NewKubernetesProvider(ctx, "cluster", kubeconfig)
+		k8s, err := argocd.NewKubernetesProvider(ctx, "cluster", "test-cluster", kubeconfig)
 		if err != nil {
 			return err
 		}

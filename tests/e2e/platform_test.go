@@ -101,7 +101,7 @@ type lab struct {
 // Ready. withWaves false registers Argo CD only (removing every Application).
 func (l *lab) program(withWaves bool, paths map[string]string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		k8s, err := argocd.NewKubernetesProvider(ctx, "lab-kubernetes", pulumi.String(l.kubeconfigText))
+		k8s, err := argocd.NewKubernetesProvider(ctx, "lab-kubernetes", "pm4ml-e2e-lab", pulumi.String(l.kubeconfigText))
 		if err != nil {
 			return err
 		}
