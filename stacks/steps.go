@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
 	"github.com/pm4ml/pm4ml-onprem/components/hostprep"
@@ -95,18 +96,30 @@ func renderAll(c *Config) (rendered, error) {
 	for _, n := range k.Plan.Nodes {
 		add(n.Name, "microk8s", k.Install[n.Name], InputNone, "")
 	}
-	add(first, "microk8s", k.Kubeconfig, InputNone, "")
-	out[len(out)-1].Output = true
+	kubeconfig := func() {
+		add(first, "microk8s", k.Kubeconfig, InputNone, "")
+		out[len(out)-1].Output = true
+	}
+	// the masters' membership, the kubeconfig (once every master is in), the workers'
+	kc := false
 	for _, n := range k.JoinOrder {
-		add(first, "microk8s", k.Token[n], InputJoinToken, n)
+		worker := !slices.Contains(k.Masters(), n)
+		if worker && !kc {
+			kubeconfig()
+			kc = true
+		}
+		add(k.Via[n], "microk8s", k.Token[n], InputJoinToken, n)
 		in := InputJoinToken
-		if _, worker := k.Drain[n]; worker {
+		if worker {
 			in = InputJoinTokenKubeconfig
 		}
 		add(n, "microk8s", k.Join[n], in, n)
 		if d, ok := k.Drain[n]; ok {
-			add(first, "microk8s", d, InputNone, "")
+			add(k.Via[n], "microk8s", d, InputNone, "")
 		}
+	}
+	if !kc {
+		kubeconfig()
 	}
 	add(first, "microk8s", k.Finalize, InputNone, "")
 	// the rolling upgrade: the backup, then each node's step in the order the program runs them

@@ -78,12 +78,12 @@ type Cluster struct {
 	Ready pulumi.Resource
 	// FirstMaster is the bootstrap node's name.
 	FirstMaster string
-	// Install, JoinToken and Join are the steps per node name (JoinToken and Join only for the
-	// nodes other than the first master).
+	// Install, JoinToken and Join are the steps per node name (JoinToken on the master the node
+	// joins through, Rendered.Via).
 	Install   map[string]*remote.Command
 	JoinToken map[string]*remote.Command
 	Join      map[string]*remote.Command
-	// Drain per worker-only node (on the first master): its delete drains the node first.
+	// Drain per node (on the master it joined through): its delete drains the node first.
 	Drain map[string]*remote.Command
 	// KubeconfigStep runs `microk8s config` on the first master.
 	KubeconfigStep *remote.Command
@@ -173,37 +173,53 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	first := host[r.FirstMaster.Name]
 	firstInstall := c.Install[first.Name]
 
-	// 2. The admin kubeconfig: worker-only nodes need it to check their membership and, when they
-	// are removed, to drain themselves (their `microk8s kubectl` does not work).
-	kc, err := run(name+"-kubeconfig", first, r.Kubeconfig, remotecmd.Options{}, []pulumi.Resource{firstInstall})
-	if err != nil {
-		return nil, err
-	}
-	c.KubeconfigStep = kc
-	admin := pulumi.ToSecret(kc.Stdout.ApplyT(func(out string) (string, error) {
-		return KubeconfigFromOutput(out, r.APIServer)
-	})).(pulumi.StringOutput)
-
-	// 3. Joins: the other masters one at a time (each token after the previous master's join),
-	// then the worker-only nodes, in parallel, after the last master.
+	// 2. Membership: the other masters one at a time (each token after the previous master's
+	// join), then the first master (through the next one: on day 1 a check, and what removes it
+	// when it leaves the configuration), then the worker-only nodes, in parallel, after the
+	// admin kubeconfig. A token or drain step runs on a master for another node (Via): it is
+	// keyed by that node's machine (Subject), so when the master it runs on changes (the first
+	// one left the configuration) it is updated in place there, never replaced (its delete
+	// removes the node).
 	var gate pulumi.Resource = firstInstall
 	joins := []pulumi.Resource{firstInstall}
 	joinStdin := map[string]pulumi.StringInput{} // what each worker-only node's join reads
+	var kc *remote.Command
+	var admin pulumi.StringOutput
+	// kubeconfig registers the admin kubeconfig step on the first master once it is a member of
+	// the cluster every master is in: worker-only nodes need it to check their membership and,
+	// when they are removed, to drain themselves (their `microk8s kubectl` does not work).
+	kubeconfig := func() error {
+		var err error
+		kc, err = run(name+"-kubeconfig", first, r.Kubeconfig, remotecmd.Options{}, []pulumi.Resource{gate})
+		if err != nil {
+			return err
+		}
+		admin = pulumi.ToSecret(kc.Stdout.ApplyT(func(out string) (string, error) {
+			return KubeconfigFromOutput(out, r.APIServer)
+		})).(pulumi.StringOutput)
+		return nil
+	}
 	for _, n := range r.JoinOrder {
 		h := host[n]
+		worker := !h.Roles.Has(hosts.RoleMaster)
+		if worker && kc == nil {
+			if err := kubeconfig(); err != nil {
+				return nil, err
+			}
+		}
+		via := host[r.Via[n]]
 		token := joinTokenOutput(args.JoinSecret, n)
 		// The token step re-runs (replaced, its delete removing the old node first) when the
 		// joining machine is replaced; the token is registered right before the join, after the
 		// node's own installation, so its TTL does not run out while the node installs.
-		tok, err := run(name+"-"+n+"-token", first, r.Token[n],
-			remotecmd.Options{Stdin: token, Triggers: pulumi.Array{h.Identity}},
-			[]pulumi.Resource{gate, c.Install[n]}, pulumi.DeleteBeforeReplace(true))
+		tok, err := run(name+"-"+n+"-token", via, r.Token[n],
+			remotecmd.Options{Stdin: token, Subject: h.Identity},
+			[]pulumi.Resource{gate, c.Install[n], c.Install[via.Name]}, pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, err
 		}
 		stdin := token
 		deps := []pulumi.Resource{tok, c.Install[n]}
-		worker := !host[n].Roles.Has(hosts.RoleMaster)
 		if worker {
 			stdin = pulumi.ToSecret(pulumi.All(token, admin).ApplyT(func(v []any) string {
 				return v[0].(string) + "\n" + v[1].(string)
@@ -211,10 +227,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			deps = append(deps, kc)
 			joinStdin[n] = stdin
 		}
-		// Replaced only when this machine or the first master is replaced: then the old
-		// membership is left (delete first), and the new machine joins.
-		join, err := run(name+"-"+n+"-join", h, r.Join[n],
-			remotecmd.Options{Stdin: stdin, Triggers: pulumi.Array{first.Identity}},
+		// Replaced only when this machine is replaced: then the old membership is left (delete
+		// first), and the new machine joins.
+		// (first.Identity: the trigger earlier versions replaced it on, inert)
+		join, err := run(name+"-"+n+"-join", h, r.Join[n], remotecmd.Options{Stdin: stdin, Inert: pulumi.Array{first.Identity}},
 			deps, pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, err
@@ -223,11 +239,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		joins = append(joins, join)
 		if !worker {
 			gate = join
-			continue
 		}
-		// A worker is drained from the first master when it leaves: this step deletes before its
-		// join (which only leaves), while the control plane is reachable from the first master.
-		drain, err := run(name+"-"+n+"-drain", first, r.Drain[n], remotecmd.Options{Triggers: pulumi.Array{h.Identity}},
+		// A node is drained from the master it joined through when it leaves: this step deletes
+		// before its join (which only leaves), while the control plane is reachable from there.
+		drain, err := run(name+"-"+n+"-drain", via, r.Drain[n], remotecmd.Options{Subject: h.Identity},
 			[]pulumi.Resource{join}, pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, err
@@ -235,15 +250,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Drain[n] = drain
 		joins = append(joins, drain)
 	}
+	if kc == nil {
+		if err := kubeconfig(); err != nil {
+			return nil, err
+		}
+	}
+	c.KubeconfigStep = kc
 
-	// 4. Labels, taints, addons, all nodes Ready.
-	fin, err := run(name+"-finalize", first, r.Finalize, remotecmd.Options{}, joins)
+	// 3. Labels, taints, addons, all nodes Ready.
+	fin, err := run(name+"-finalize", first, r.Finalize, remotecmd.Options{}, append(joins, kc))
 	if err != nil {
 		return nil, err
 	}
 	c.Ready = fin
 
-	// 5. The rolling upgrade (a change of Channel): the datastore backup on the first master, then
+	// 4. The rolling upgrade (a change of Channel): the datastore backup on the first master, then
 	// each batch of RollOrder after the previous one. On a cluster that already runs Channel every
 	// step finds nothing to do; a changed Channel changes every step's script, so `pulumi up`
 	// re-runs them in this order and the first failure stops the ones after it.

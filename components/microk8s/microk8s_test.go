@@ -195,23 +195,22 @@ func TestProdJoinChain(t *testing.T) {
 	if c.FirstMaster != "m1" {
 		t.Fatalf("first master %q, want m1", c.FirstMaster)
 	}
-	for _, n := range []string{"cluster-m1-token", "cluster-m1-join"} {
-		if m.Has(n) {
-			t.Errorf("the first master bootstraps the cluster: %s must not exist", n)
-		}
-	}
-	// Masters one at a time: m1 install -> m2 token -> m2 join -> m3 token -> m3 join.
+	// Masters one at a time: m1 install -> m2 token -> m2 join -> m3 token -> m3 join, then the
+	// first master's own membership step (through m2: a check on day 1, its removal later).
 	mustDepend(t, m, "cluster-m2-token", "cluster-m1-install")
 	mustDepend(t, m, "cluster-m2-join", "cluster-m2-token")
 	mustDepend(t, m, "cluster-m3-token", "cluster-m2-join")
 	mustDepend(t, m, "cluster-m3-join", "cluster-m3-token")
+	mustDepend(t, m, "cluster-m1-token", "cluster-m3-join")
+	mustDepend(t, m, "cluster-m1-token", "cluster-m2-install") // it runs on m2
+	mustDepend(t, m, "cluster-m1-join", "cluster-m1-token")
 	if m.DependsOnTransitively(t, "cluster-m2-token", "cluster-m3-join") {
 		t.Error("m2's join must not wait for m3")
 	}
 	workers := []string{"w1", "w2", "w3"}
 	for _, w := range workers {
 		tok, join := "cluster-"+w+"-token", "cluster-"+w+"-join"
-		mustDepend(t, m, tok, "cluster-m3-join")
+		mustDepend(t, m, tok, "cluster-m1-join")
 		mustDepend(t, m, tok, "cluster-"+w+"-install")
 		mustDepend(t, m, join, tok)
 		mustDepend(t, m, join, "cluster-"+w+"-install")
@@ -224,10 +223,14 @@ func TestProdJoinChain(t *testing.T) {
 	}
 	// Every master's token after its own install too (the token's TTL runs from registration).
 	mustDepend(t, m, "cluster-m3-token", "cluster-m3-install")
-	for _, n := range []string{"m2", "m3", "w1", "w2", "w3"} {
+	for _, n := range []string{"m2", "m3", "m1", "w1", "w2", "w3"} {
 		tok, join := m.Named(t, "cluster-"+n+"-token"), m.Named(t, "cluster-"+n+"-join")
-		if got := connHost(t, tok); got != "10.0.0.1" {
-			t.Errorf("%s runs on %s, want the first master 10.0.0.1", tok.Name, got)
+		via, viaAddr := "m1", "10.0.0.1"
+		if n == "m1" {
+			via, viaAddr = "m2", "10.0.0.2"
+		}
+		if got := connHost(t, tok); got != viaAddr {
+			t.Errorf("%s runs on %s, want %s (%s)", tok.Name, got, viaAddr, via)
 		}
 		if got, want := connHost(t, join), addrOf(prodNodes(), n); got != want {
 			t.Errorf("%s runs on %s, want %s", join.Name, got, want)
@@ -238,10 +241,10 @@ func TestProdJoinChain(t *testing.T) {
 		}
 		del := script(t, tok, "delete")
 		if !strings.Contains(del, `microk8s remove-node "$node" --force`) || !strings.Contains(del, "node='"+n+"'") {
-			t.Errorf("%s: its delete must remove %s from the first master", tok.Name, n)
+			t.Errorf("%s: its delete must remove %s from %s", tok.Name, n, via)
 		}
 		jc, jd := script(t, join, "create"), script(t, join, "delete")
-		joinCmd := `microk8s join '10.0.0.1':25000/"$token"`
+		joinCmd := `microk8s join '` + viaAddr + `':25000/"$token"`
 		isWorker := strings.HasPrefix(n, "w")
 		if !strings.Contains(jc, joinCmd) {
 			t.Errorf("%s: no %q", join.Name, joinCmd)
@@ -276,13 +279,31 @@ func TestTriggers(t *testing.T) {
 		}
 		return out
 	}
-	// The token step is replaced when the joining machine is; the join when that machine or the
-	// first master is.
-	if got := triggers("cluster-w2-token"); !slices.Contains(got, "id-w2") || !slices.Contains(got, "id-m1") {
-		t.Errorf("w2 token triggers %v", got)
+	// The token, join and drain steps are replaced when the joining machine is, and only then: a
+	// change of the master they run on or join through (the first master left the configuration)
+	// must not replace them, since their deletes remove the node from the cluster. The triggers
+	// keep the shape earlier versions registered ([runner, subject]; the join [node, first
+	// master]) with the runner's or first master's identity inert (ignoreChanges), so upgrading
+	// the program does not replace them either.
+	for step, want := range map[string][]string{
+		"cluster-w2-token": {"id-m1", "id-w2"}, "cluster-w2-drain": {"id-m1", "id-w2"}, "cluster-m1-token": {"id-m2", "id-m1"},
+		"cluster-w2-join": {"id-w2", "id-m1"}, "cluster-m2-join": {"id-m2", "id-m1"},
+	} {
+		inert := "triggers[0]"
+		if strings.HasSuffix(step, "-join") {
+			inert = "triggers[1]"
+		}
+		if got := triggers(step); !slices.Equal(got, want) {
+			t.Errorf("%s triggers %v, want %v", step, got, want)
+		}
+		if got := m.Named(t, step).IgnoreChanges; !slices.Equal(got, []string{inert}) {
+			t.Errorf("%s ignoreChanges %v, want [%s]: only the machine it is about may replace it", step, got, inert)
+		}
 	}
-	if got := triggers("cluster-w2-join"); !slices.Contains(got, "id-w2") || !slices.Contains(got, "id-m1") {
-		t.Errorf("w2 join triggers %v", got)
+	for _, step := range []string{"cluster-w2-install", "cluster-finalize", "cluster-kubeconfig"} {
+		if got := m.Named(t, step).IgnoreChanges; len(got) != 0 {
+			t.Errorf("%s ignores changes of %v", step, got)
+		}
 	}
 	if got := triggers("cluster-w2-install"); !slices.Equal(got, []string{"id-w2"}) {
 		t.Errorf("w2 install triggers %v", got)
@@ -396,7 +417,9 @@ func TestKubeconfigIsSecret(t *testing.T) {
 		t.Error("Cluster.Kubeconfig must be a secret")
 	}
 	kc := m.Named(t, "cluster-kubeconfig")
-	mustDepend(t, m, "cluster-kubeconfig", "cluster-m1-install")
+	// after the first master's membership step, the last of the masters': the kubeconfig comes
+	// from a member of the cluster every master is in (a new machine in its place joined first)
+	mustDepend(t, m, "cluster-kubeconfig", "cluster-m1-join")
 	if got := connHost(t, kc); got != "10.0.0.1" {
 		t.Errorf("kubeconfig step runs on %s", got)
 	}
@@ -429,8 +452,8 @@ func TestSecretSteps(t *testing.T) {
 			t.Errorf("%s: stdin must be secret", r.Name)
 		}
 	}
-	if secret != 14 { // 5 tokens, 5 joins, the kubeconfig, 3 worker upgrades
-		t.Errorf("%d secret steps, want 14", secret)
+	if secret != 16 { // 6 tokens, 6 joins (m1's through m2), the kubeconfig, 3 worker upgrades
+		t.Errorf("%d secret steps, want 16", secret)
 	}
 }
 
@@ -517,7 +540,7 @@ func TestEveryChildHasTheComponentAsParent(t *testing.T) {
 			t.Errorf("%s is not prefixed with the component's name", r.Name)
 		}
 	}
-	if want := 6 + 5 + 5 + 3 + 2 + 1 + 6; n != want { // installs, tokens, joins, worker drains, kubeconfig + finalize, backup, upgrades
+	if want := 6 + 6 + 6 + 6 + 2 + 1 + 6; n != want { // installs, tokens, joins, drains, kubeconfig + finalize, backup, upgrades
 		t.Errorf("%d children, want %d", n, want)
 	}
 }

@@ -93,6 +93,11 @@ func (p Paths) BackupFile(channel string) string {
 // UpgradeMarker exists on a node while its upgrade step holds it cordoned.
 func (p Paths) UpgradeMarker() string { return p.Common + "/pm4ml-upgrade-cordoned" }
 
+// MemberMarker is written on a node once it is a member of the cluster pm4ml-onprem manages
+// (after its join; on the first master by the finalize step): a node that carries it is never
+// joined to another cluster (which would replace its datastore).
+func (p Paths) MemberMarker() string { return p.Common + "/pm4ml-cluster-member" }
+
 // ClusterLock exists on a node joined with --worker (MicroK8s' own marker).
 func (p Paths) ClusterLock() string { return p.SnapData + "/var/lock/clustered.lock" }
 
@@ -132,18 +137,29 @@ type Plan struct {
 // Rendered is what every node runs, keyed by node name.
 type Rendered struct {
 	Plan Plan // with defaults applied
-	// FirstMaster bootstraps the cluster: the first node with the master role.
+	// FirstMaster is the first node with the master role in configuration order: on day 1 the
+	// cluster grows around it; on every run the kubeconfig, the worker tokens and drains, the
+	// finalize and the backup steps run there. It is not special otherwise: when it leaves the
+	// configuration, the next master takes these steps over (updated in place, nothing rebuilt).
 	FirstMaster Node
-	// JoinOrder are the nodes joined to the first master: the other masters one at a time in
-	// configuration order, then the worker-only nodes.
+	// JoinOrder are the nodes with a membership (token and join) step, in order: the masters
+	// other than the first one, one at a time in configuration order, then the first master (on
+	// day 1 the others joined it already, so its steps only check that; they remove it when it
+	// leaves), then the worker-only nodes. Every node has these steps whatever the topology, so
+	// that masters coming or going never delete (and so run the delete scripts of) a remaining
+	// node's membership steps.
 	JoinOrder []string
+	// Via names, per node, the master its token is registered on and whose cluster it joins:
+	// the first master; for the first master the next one, or itself when it is the only one.
+	// When a node leaves the configuration, its token step's delete removes it from there.
+	Via map[string]string
 	// APIServer is the server of the kubeconfig: the first master on the MicroK8s API port.
 	APIServer string
 	Install   map[string]remotecmd.Script // every node
-	Token     map[string]remotecmd.Script // per joining node; runs on the first master
-	Join      map[string]remotecmd.Script // per joining node; runs on that node
-	// Drain per worker-only node; runs on the first master: creating it checks membership, its
-	// delete drains the node (before the node's join delete makes it leave).
+	Token     map[string]remotecmd.Script // per node of JoinOrder; runs on Via[node]
+	Join      map[string]remotecmd.Script // per node of JoinOrder; runs on that node
+	// Drain per node of JoinOrder; runs on Via[node]: creating it checks membership, its delete
+	// drains the node (before the node's join delete makes it leave).
 	Drain map[string]remotecmd.Script
 	// Kubeconfig prints the admin kubeconfig between markers (a secret step).
 	Kubeconfig remotecmd.Script
@@ -197,24 +213,29 @@ func (r Rendered) Files() []File {
 	}
 	for _, n := range r.Plan.Nodes {
 		add(n.Name, "10-install.sh", r.Install[n.Name].Body)
+		if j, ok := r.Join[n.Name]; ok {
+			add(n.Name, "20-join.sh", j.Body)
+			add(n.Name, "20-join.delete.sh", j.DeleteBody)
+		}
 		if n.Name == r.FirstMaster.Name {
-			add(n.Name, "20-kubeconfig.sh", r.Kubeconfig.Body)
-			for i, j := range r.JoinOrder {
-				s := r.Token[j]
-				add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), s.Body)
-				add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), s.DeleteBody)
-				if d, ok := r.Drain[j]; ok {
-					add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), d.Body)
-					add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), d.DeleteBody)
-				}
+			add(n.Name, "25-kubeconfig.sh", r.Kubeconfig.Body)
+		}
+		for i, j := range r.JoinOrder {
+			if r.Via[j] != n.Name {
+				continue
 			}
+			s := r.Token[j]
+			add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), s.Body)
+			add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), s.DeleteBody)
+			if d, ok := r.Drain[j]; ok {
+				add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), d.Body)
+				add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), d.DeleteBody)
+			}
+		}
+		if n.Name == r.FirstMaster.Name {
 			add(n.Name, "90-finalize.sh", r.Finalize.Body)
 			add(n.Name, "91-backup.sh", r.Backup.Body)
-			add(n.Name, "92-upgrade.sh", r.Upgrade[n.Name].Body)
-			continue
 		}
-		add(n.Name, "20-join.sh", r.Join[n.Name].Body)
-		add(n.Name, "20-join.delete.sh", r.Join[n.Name].DeleteBody)
 		add(n.Name, "92-upgrade.sh", r.Upgrade[n.Name].Body)
 	}
 	return out
@@ -291,27 +312,36 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
-	r := Rendered{Plan: p, Install: map[string]remotecmd.Script{}, Token: map[string]remotecmd.Script{}, Join: map[string]remotecmd.Script{}, Drain: map[string]remotecmd.Script{}}
+	r := Rendered{Plan: p, Install: map[string]remotecmd.Script{}, Token: map[string]remotecmd.Script{}, Join: map[string]remotecmd.Script{},
+		Drain: map[string]remotecmd.Script{}, Via: map[string]string{}}
+	var masters []Node
 	for _, n := range p.Nodes {
 		if n.Master() {
-			r.FirstMaster = n
-			break
+			masters = append(masters, n)
 		}
 	}
-	for _, n := range p.Nodes {
-		if n.Master() && n.Name != r.FirstMaster.Name {
-			r.JoinOrder = append(r.JoinOrder, n.Name)
-		}
+	r.FirstMaster = masters[0]
+	for _, n := range masters[1:] {
+		r.JoinOrder = append(r.JoinOrder, n.Name)
+		r.Via[n.Name] = r.FirstMaster.Name
+	}
+	// the first master through the next one; alone, through itself (its steps then only check,
+	// and keep their place for when masters come or go)
+	r.JoinOrder = append(r.JoinOrder, r.FirstMaster.Name)
+	r.Via[r.FirstMaster.Name] = r.FirstMaster.Name
+	if len(masters) > 1 {
+		r.Via[r.FirstMaster.Name] = masters[1].Name
 	}
 	for _, n := range p.Nodes {
 		if !n.Master() {
 			r.JoinOrder = append(r.JoinOrder, n.Name)
+			r.Via[n.Name] = r.FirstMaster.Name
 		}
 	}
 	apiPort := network.Lookup(network.KubeAPIMicroK8s).Ports.From
 	agentPort := network.Lookup(network.ClusterAgent).Ports.From
 	r.APIServer = fmt.Sprintf("https://%s:%d", r.FirstMaster.Address, apiPort)
-	common := commonData{Paths: paths, Lock: paths.ClusterLock(), Timeout: readyTimeout, FirstMaster: r.FirstMaster.Name}
+	common := commonData{Paths: paths, Lock: paths.ClusterLock(), Marker: paths.MemberMarker(), Timeout: readyTimeout, FirstMaster: r.FirstMaster.Name}
 	byName := map[string]Node{}
 	for _, n := range p.Nodes {
 		byName[n.Name] = n
@@ -323,23 +353,22 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	}
 	for _, name := range r.JoinOrder {
 		n := byName[name]
-		td := tokenData{commonData: common, Node: n, TTL: TokenTTL}
+		via := byName[r.Via[name]]
+		td := tokenData{commonData: common, Node: n, TTL: TokenTTL, Via: via}
 		tok, err := renderWithDelete("microk8s-token-"+name, "token.sh.tmpl", "token-delete.sh.tmpl", td, true)
 		if err != nil {
 			return r, err
 		}
 		r.Token[name] = tok
-		jd := joinData{commonData: common, Node: n, Worker: !n.Master(), FirstMasterAddress: r.FirstMaster.Address, AgentPort: agentPort}
+		jd := joinData{commonData: common, Node: n, Worker: !n.Master(), Via: via, AgentPort: agentPort}
 		join, err := renderWithDelete("microk8s-join", "join.sh.tmpl", "join-delete.sh.tmpl", jd, true)
 		if err != nil {
 			return r, err
 		}
 		r.Join[name] = join
-		if !n.Master() {
-			// no token, no kubeconfig: its output is shown
-			if r.Drain[name], err = renderWithDelete("microk8s-drain-"+name, "drain.sh.tmpl", "drain-delete.sh.tmpl", td, false); err != nil {
-				return r, err
-			}
+		// no token, no kubeconfig: its output is shown
+		if r.Drain[name], err = renderWithDelete("microk8s-drain-"+name, "drain.sh.tmpl", "drain-delete.sh.tmpl", td, false); err != nil {
+			return r, err
 		}
 	}
 	if r.Kubeconfig, err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
@@ -433,6 +462,7 @@ func secretScript(step, name string, data any) (remotecmd.Script, error) {
 type commonData struct {
 	Paths       Paths
 	Lock        string
+	Marker      string
 	Timeout     int
 	FirstMaster string
 }
@@ -448,14 +478,15 @@ type tokenData struct {
 	commonData
 	Node Node
 	TTL  int
+	Via  Node // the master the step runs on
 }
 
 type joinData struct {
 	commonData
-	Node               Node
-	Worker             bool
-	FirstMasterAddress string
-	AgentPort          int
+	Node      Node
+	Worker    bool
+	Via       Node // the master whose cluster the node joins
+	AgentPort int
 }
 
 type gateData struct {

@@ -1,6 +1,7 @@
 package microk8s_test
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,8 +147,12 @@ func TestComponentRunsTheRenderedScripts(t *testing.T) {
 	}
 	check("cluster-kubeconfig", r.Kubeconfig)
 	check("cluster-finalize", r.Finalize)
-	if !slices.Equal(r.JoinOrder, []string{"m2", "m3", "w1", "w2", "w3"}) {
+	if !slices.Equal(r.JoinOrder, []string{"m2", "m3", "m1", "w1", "w2", "w3"}) {
 		t.Errorf("join order %v", r.JoinOrder)
+	}
+	// every node joins through the first master, the first master through the next one
+	if want := map[string]string{"m2": "m1", "m3": "m1", "m1": "m2", "w1": "m1", "w2": "m1", "w3": "m1"}; !maps.Equal(r.Via, want) {
+		t.Errorf("via %v, want %v", r.Via, want)
 	}
 }
 
@@ -163,13 +168,16 @@ func TestRenderFiles(t *testing.T) {
 			t.Errorf("%s/%s: not a complete script (mode %o)", f.Host, f.Name, f.Mode)
 		}
 	}
-	want := []string{"m1/10-install.sh", "m1/20-kubeconfig.sh",
-		"m1/30-token-01-m2.sh", "m1/30-token-01-m2.delete.sh", "m1/30-token-02-m3.sh", "m1/30-token-02-m3.delete.sh",
-		"m1/30-token-03-w1.sh", "m1/30-token-03-w1.delete.sh", "m1/40-drain-03-w1.sh", "m1/40-drain-03-w1.delete.sh",
-		"m1/30-token-04-w2.sh", "m1/30-token-04-w2.delete.sh", "m1/40-drain-04-w2.sh", "m1/40-drain-04-w2.delete.sh",
-		"m1/30-token-05-w3.sh", "m1/30-token-05-w3.delete.sh", "m1/40-drain-05-w3.sh", "m1/40-drain-05-w3.delete.sh", "m1/90-finalize.sh",
-		"m1/91-backup.sh", "m1/92-upgrade.sh"}
-	for _, n := range []string{"m2", "m3", "w1", "w2", "w3"} {
+	want := []string{"m1/10-install.sh", "m1/20-join.sh", "m1/20-join.delete.sh", "m1/25-kubeconfig.sh",
+		"m1/30-token-01-m2.sh", "m1/30-token-01-m2.delete.sh", "m1/40-drain-01-m2.sh", "m1/40-drain-01-m2.delete.sh",
+		"m1/30-token-02-m3.sh", "m1/30-token-02-m3.delete.sh", "m1/40-drain-02-m3.sh", "m1/40-drain-02-m3.delete.sh",
+		"m1/30-token-04-w1.sh", "m1/30-token-04-w1.delete.sh", "m1/40-drain-04-w1.sh", "m1/40-drain-04-w1.delete.sh",
+		"m1/30-token-05-w2.sh", "m1/30-token-05-w2.delete.sh", "m1/40-drain-05-w2.sh", "m1/40-drain-05-w2.delete.sh",
+		"m1/30-token-06-w3.sh", "m1/30-token-06-w3.delete.sh", "m1/40-drain-06-w3.sh", "m1/40-drain-06-w3.delete.sh", "m1/90-finalize.sh",
+		"m1/91-backup.sh", "m1/92-upgrade.sh",
+		// m1's own token (its removal) is registered through m2
+		"m2/10-install.sh", "m2/20-join.sh", "m2/20-join.delete.sh", "m2/30-token-03-m1.sh", "m2/30-token-03-m1.delete.sh", "m2/40-drain-03-m1.sh", "m2/40-drain-03-m1.delete.sh", "m2/92-upgrade.sh"}
+	for _, n := range []string{"m3", "w1", "w2", "w3"} {
 		want = append(want, n+"/10-install.sh", n+"/20-join.sh", n+"/20-join.delete.sh", n+"/92-upgrade.sh")
 	}
 	if !slices.Equal(got, want) {

@@ -149,26 +149,36 @@ func (l *lab) build() string {
 		contains(t, n.Name+" install", out, "changed: microk8s installed from channel 1.31/stable", "changed: microk8s refreshes held",
 			"changed: ubuntu added to group microk8s", "pm4ml: microk8s-install: 3 change(s)")
 	}
-	kc := l.mustRun("m1", l.r.Kubeconfig.Body, "")
-	admin, err := KubeconfigFromOutput(kc, l.r.APIServer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var kc, admin string
+	first := l.r.FirstMaster.Name
 	for _, n := range l.r.JoinOrder {
-		tok := JoinToken(labSecret, n)
-		out := l.mustRun("m1", l.r.Token[n].Body, tok+"\n")
-		contains(t, n+" token", out, "changed: join token for "+n+" registered on m1 (valid 900 s)")
-		stdin := tok + "\n"
 		worker := !slices.Contains(l.r.Masters(), n)
+		if worker && kc == "" { // once every master is in, as the component orders it
+			kc = l.mustRun(first, l.r.Kubeconfig.Body, "")
+			var err error
+			if admin, err = KubeconfigFromOutput(kc, l.r.APIServer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		via := l.r.Via[n]
+		tok := JoinToken(labSecret, n)
+		out := l.mustRun(via, l.r.Token[n].Body, tok+"\n")
+		stdin := tok + "\n"
 		if worker {
 			stdin += admin
 		}
-		out = l.mustRun(n, l.r.Join[n].Body, stdin)
-		contains(t, n+" join", out, "changed: "+n+" joined the cluster of m1")
-		if d, ok := l.r.Drain[n]; ok {
-			noChange(t, n+" drain step", l.mustRun("m1", d.Body, ""))
+		joined := l.mustRun(n, l.r.Join[n].Body, stdin)
+		if n == first { // day 1: the others joined it; its step checks that and marks it a member
+			contains(t, n+" token", out, "unchanged: "+n+" is a Ready node of the cluster: no join token needed")
+			contains(t, n+" join", joined, "unchanged: "+n+" is a control-plane node of the cluster of "+via, "pm4ml-cluster-member")
+		} else {
+			contains(t, n+" token", out, "changed: join token for "+n+" registered on "+via+" (valid 900 s)")
+			contains(t, n+" join", joined, "changed: "+n+" joined the cluster of "+via)
 		}
-		for _, o := range []string{out, kc} {
+		if d, ok := l.r.Drain[n]; ok {
+			noChange(t, n+" drain step", l.mustRun(via, d.Body, ""))
+		}
+		for _, o := range []string{out, joined, kc} {
 			if strings.Contains(o, tok) {
 				t.Errorf("%s: the token appears in a step's output", n)
 			}
@@ -233,7 +243,7 @@ func TestScriptsFormTheClusterIdempotently(t *testing.T) {
 	}
 	for _, n := range l.r.JoinOrder {
 		tok := JoinToken(labSecret, n)
-		out := l.mustRun("m1", l.r.Token[n].Body, tok+"\n")
+		out := l.mustRun(l.r.Via[n], l.r.Token[n].Body, tok+"\n")
 		noChange(t, n+" token again", out)
 		contains(t, n+" token again", out, n+" is a Ready node of the cluster: no join token needed")
 		stdin := tok + "\n"
@@ -478,9 +488,11 @@ func TestScriptsRemoveNodes(t *testing.T) {
 	contains(t, "w2 leave", out, "changed: w2 left the cluster of m1")
 	out = l.mustRun("m1", l.r.Token["w2"].DeleteBody, w2tok+"\n")
 	contains(t, "w2 remove", out, "changed: w2 removed from the cluster")
-	// A master: drained with its own kubectl, leaves, removed.
+	// A master: drained from the master it joined through (as a worker: its own API may not
+	// answer any more), leaves, removed.
+	contains(t, "m3 drain", l.mustRun("m1", l.r.Drain["m3"].DeleteBody, ""), "changed: m3 drained")
 	out = l.mustRun("m3", l.r.Join["m3"].DeleteBody, m3tok+"\n")
-	contains(t, "m3 leave", out, "m3 drained", "changed: m3 left the cluster of m1")
+	contains(t, "m3 leave", out, "changed: m3 left the cluster of m1")
 	l.mustRun("m1", l.r.Token["m3"].DeleteBody, m3tok+"\n")
 	if got := l.clusterNodes("m1"); !slices.Equal(got, []string{"m1", "m2", "w1"}) {
 		t.Errorf("after removing w2 and m3 the cluster has %v", got)
@@ -495,7 +507,7 @@ func TestScriptsRemoveNodes(t *testing.T) {
 	}
 	want := []string{
 		"m1 kubectl drain w2 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "w2 microk8s leave", "m1 microk8s remove-node w2 --force",
-		"m3 kubectl drain m3 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "m3 microk8s leave", "m1 microk8s remove-node m3 --force",
+		"m1 kubectl drain m3 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "m3 microk8s leave", "m1 microk8s remove-node m3 --force",
 	}
 	if !slices.Equal(order, want) {
 		t.Errorf("removal order %q, want %q", order, want)
@@ -578,5 +590,161 @@ func TestScriptsNeedTheirStdin(t *testing.T) {
 		if err == nil || !strings.Contains(out, tc.want) {
 			t.Errorf("stdin %q: err %v, output %q, want %q", tc.stdin, err, out, tc.want)
 		}
+	}
+}
+
+// without renders the lab plan without the named nodes, against the same lab.
+func (l *lab) without(names ...string) Rendered {
+	l.t.Helper()
+	p := labPlan()
+	p.Nodes = slices.DeleteFunc(p.Nodes, func(n Node) bool { return slices.Contains(names, n.Name) })
+	r, err := render(p, l.paths())
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return r
+}
+
+// rerun runs every membership, kubeconfig and finalize step of r as a `pulumi up` re-runs them
+// when their scripts or the host they run on changed, and wants each to change nothing.
+func (l *lab) rerun(r Rendered, what string) {
+	t := l.t
+	t.Helper()
+	first := r.FirstMaster.Name
+	kc := l.mustRun(first, r.Kubeconfig.Body, "")
+	admin, err := KubeconfigFromOutput(kc, r.APIServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.JoinOrder {
+		tok := JoinToken(labSecret, n)
+		noChange(t, what+": "+n+" token on "+r.Via[n], l.mustRun(r.Via[n], r.Token[n].Body, tok+"\n"))
+		stdin := tok + "\n"
+		if !slices.Contains(r.Masters(), n) {
+			stdin += admin
+		}
+		noChange(t, what+": "+n+" join through "+r.Via[n], l.mustRun(n, r.Join[n].Body, stdin))
+		if d, ok := r.Drain[n]; ok {
+			noChange(t, what+": "+n+" drain step on "+r.Via[n], l.mustRun(r.Via[n], d.Body, ""))
+		}
+	}
+	noChange(t, what+": finalize on "+first, l.mustRun(first, r.Finalize.Body, ""))
+}
+
+// The first master leaves the configuration (issue 13: masters come and go, the first one too).
+// As `pulumi up` orders it: the remaining steps first, now on m2 and through the next master
+// (each finds nothing to do: no node re-joins, nothing is rebuilt), then the deletes of m1's
+// steps: its join's delete on m1 (drain, leave), its token step's delete on m2 (remove-node).
+func TestScriptsFirstMasterLeaves(t *testing.T) {
+	l := newLab(t, labPlan())
+	l.build()
+	r := l.without("m1")
+	if r.FirstMaster.Name != "m2" || r.Via["m2"] != "m3" || r.Via["w1"] != "m2" {
+		t.Fatalf("without m1: first master %s, via %v", r.FirstMaster.Name, r.Via)
+	}
+	before := len(l.log())
+	l.rerun(r, "m1 removed, before its deletes")
+	if got := l.log()[before:]; len(got) != 0 {
+		t.Errorf("the remaining steps changed something: %q", got)
+	}
+
+	m1tok := JoinToken(labSecret, "m1")
+	contains(t, "m1 drained on m2", l.mustRun(l.r.Via["m1"], l.r.Drain["m1"].DeleteBody, ""), "changed: m1 drained")
+	out := l.mustRun("m1", l.r.Join["m1"].DeleteBody, m1tok+"\n")
+	contains(t, "m1 leaves", out, "changed: m1 left the cluster of m2")
+	out = l.mustRun(l.r.Via["m1"], l.r.Token["m1"].DeleteBody, m1tok+"\n")
+	contains(t, "m1 removed on m2", out, "changed: m1 removed from the cluster")
+	cluster := strings.TrimSpace(l.read("hosts/m2/cluster"))
+	if got := l.clusterNodes(cluster); !slices.Equal(got, []string{"m2", "m3", "w1", "w2"}) {
+		t.Errorf("after m1 left, the cluster of m2 has %v", got)
+	}
+	if own := strings.TrimSpace(l.read("hosts/m1/cluster")); own == cluster {
+		t.Errorf("m1 is still in the cluster %s", cluster)
+	}
+	if l.exists("hosts/m1/common/pm4ml-cluster-member") {
+		t.Error("m1 left but still carries the member marker")
+	}
+	want := []string{"m2 microk8s join 10.0.0.1 <token> control-plane", "m3 microk8s join 10.0.0.1 <token> control-plane", // day 1
+		"w1 microk8s join 10.0.0.1 <token> --worker", "w2 microk8s join 10.0.0.1 <token> --worker",
+		"m2 kubectl drain m1 --ignore-daemonsets --delete-emptydir-data --timeout=600s", "m1 microk8s leave", "m2 microk8s remove-node m1 --force"}
+	if got := l.logged("kubectl drain", "microk8s leave", "microk8s remove-node", "microk8s join"); !slices.Equal(got, want) {
+		t.Errorf("removal %q, want %q", got, want)
+	}
+	// Later runs use m2: every step again, nothing changes.
+	before = len(l.log())
+	l.rerun(r, "after m1 left")
+	if got := l.log()[before:]; len(got) != 0 {
+		t.Errorf("a later run changed something: %q", got)
+	}
+
+	// A second master removed in the same update would have its removal run on m1, which left:
+	// m1 cannot tell whether m2 is still listed, so it refuses instead of reporting nothing to do.
+	out, err := l.run("m1", l.r.Token["m2"].DeleteBody, JoinToken(labSecret, "m2")+"\n")
+	if err == nil {
+		t.Fatalf("a removal from a master that left must fail:\n%s", out)
+	}
+	contains(t, "removal from a departed master", out, "m1 is not a member of the cluster any more", "remove one master per pulumi up")
+
+	// Then m2, the new first master, leaves too: m3 stays the only master. Its membership steps
+	// stay (now through itself): they change nothing, and their deletes never ran.
+	r3 := l.without("m1", "m2")
+	if r3.Via["m3"] != "m3" {
+		t.Fatalf("the only master joins through %s", r3.Via["m3"])
+	}
+	l.rerun(r3, "m2 removed, before its deletes")
+	seen := len(l.logged("microk8s leave", "microk8s remove-node", "microk8s join"))
+	m2tok := JoinToken(labSecret, "m2")
+	contains(t, "m2 drained on m3", l.mustRun(r.Via["m2"], r.Drain["m2"].DeleteBody, ""), "changed: m2 drained")
+	contains(t, "m2 leaves", l.mustRun("m2", r.Join["m2"].DeleteBody, m2tok+"\n"), "changed: m2 left the cluster of m3")
+	contains(t, "m2 removed on m3", l.mustRun(r.Via["m2"], r.Token["m2"].DeleteBody, m2tok+"\n"), "changed: m2 removed from the cluster")
+	if got := l.clusterNodes(cluster); !slices.Equal(got, []string{"m3", "w1", "w2"}) {
+		t.Errorf("after m2 left, the cluster has %v", got)
+	}
+	if got := l.logged("microk8s leave", "microk8s remove-node", "microk8s join")[seen:]; !slices.Equal(got, []string{"m2 microk8s leave", "m3 microk8s remove-node m2 --force"}) {
+		t.Errorf("m2's removal: %q", got)
+	}
+	l.rerun(r3, "m3 alone")
+	// The only master's own removal step has nowhere to remove it from, and says so.
+	contains(t, "only master", l.mustRun("m3", r3.Token["m3"].DeleteBody, JoinToken(labSecret, "m3")+"\n"), "m3 is the only master")
+	if got := l.clusterNodes(cluster); !slices.Equal(got, []string{"m3", "w1", "w2"}) {
+		t.Errorf("the only master's removal step changed the cluster: %v", got)
+	}
+}
+
+// A new master listed before the cluster's existing ones: the existing masters would join it
+// (a join replaces the joining node's datastore). The first existing master refuses before any
+// join and names the fix; the cluster is untouched.
+func TestScriptsRefuseJoiningAnEstablishedMaster(t *testing.T) {
+	l := newLab(t, labPlan())
+	l.build()
+	for _, d := range []string{"hosts/m0/snapdata/var/lock", "hosts/m0/common"} {
+		if err := os.MkdirAll(filepath.Join(l.root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(l.root, "addr", "10.0.0.9"), []byte("m0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := labPlan()
+	p.Nodes = append([]Node{{"m0", "10.0.0.9", hosts.NewRoles(hosts.RoleMaster)}}, p.Nodes...)
+	r, err := render(p, l.paths())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mustRun("m0", r.Install["m0"].Body, "")
+	n := r.JoinOrder[0] // m1, through m0
+	tok := JoinToken(labSecret, n)
+	l.mustRun(r.Via[n], r.Token[n].Body, tok+"\n")
+	out, err := l.run(n, r.Join[n].Body, tok+"\n")
+	if err == nil {
+		t.Fatalf("%s joined the new master %s:\n%s", n, r.Via[n], out)
+	}
+	contains(t, "established master", out, n+" already belongs to a cluster that does not list m0",
+		"A new master goes after the cluster's existing masters in pm4ml:hosts")
+	if got := l.logged("microk8s join", "microk8s leave"); len(got) != 4 { // the day-1 joins only
+		t.Errorf("joins after the refusal: %q", got)
+	}
+	if got := l.clusterNodes("m1"); !slices.Equal(got, []string{"m1", "m2", "m3", "w1", "w2"}) {
+		t.Errorf("the cluster changed: %v", got)
 	}
 }

@@ -15,13 +15,25 @@ log() { printf '%s %s\n' "$DOUBLE_HOST" "$*" >>"$DOUBLE_ROOT/log"; }
 cluster_of() { cat "$DOUBLE_ROOT/hosts/$1/cluster"; }
 # version_of HOST: the Kubernetes version of HOST's channel (v<track>.9), as its kubelet reports it.
 version_of() { local c; c=$(cat "$DOUBLE_ROOT/hosts/$1/channel"); echo "v${c%%/*}.9"; }
-new_cluster() { # new_cluster HOST: HOST alone in a cluster of its own
-  local c=$DOUBLE_ROOT/clusters/$1
+# used_by_others ID HOST: another host than HOST is in cluster ID (HOST founded it and left).
+used_by_others() {
+  local f
+  for f in "$DOUBLE_ROOT"/hosts/*/cluster "$DOUBLE_ROOT"/hosts/*/worker-of; do
+    if [ -f "$f" ] && [ "$(cat "$f")" = "$1" ]; then
+      case $f in "$DOUBLE_ROOT/hosts/$2/"*) ;; *) return 0 ;; esac
+    fi
+  done
+  return 1
+}
+new_cluster() { # new_cluster HOST: HOST alone in a cluster of its own (a new id if the others kept HOST's)
+  local id=$1 n=1
+  while used_by_others "$id" "$1"; do id=$1.$n n=$((n + 1)); done
+  local c=$DOUBLE_ROOT/clusters/$id
   rm -rf "$c"
   mkdir -p "$c/nodes/$1" "$c/addons"
   : >"$c/tokens"
   echo True >"$c/nodes/$1/ready"
   : >"$c/nodes/$1/labels"
   : >"$c/nodes/$1/taints"
-  echo "$1" >"$DOUBLE_ROOT/hosts/$1/cluster"
+  echo "$id" >"$DOUBLE_ROOT/hosts/$1/cluster"
 }
