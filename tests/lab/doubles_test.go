@@ -296,8 +296,9 @@ func TestDoublesLab(t *testing.T) {
 			t.Fatalf("kubeconfig step: %v (no server https://10.77.0.11:16443)", err)
 		}
 		for _, n := range mk.JoinOrder {
-			r.step(label, "h1", mk.Token[n], microk8s.JoinToken(joinSecret, n)+"\n", want)
+			r.step(label, mk.Via[n], mk.Token[n], microk8s.JoinToken(joinSecret, n)+"\n", want)
 			r.step(label, n, mk.Join[n], joinStdin(mk, n, admin), want)
+			r.step(label, mk.Via[n], mk.Drain[n], "", "no change")
 		}
 		r.step(label, "h1", mk.Finalize, "", want)
 
@@ -341,19 +342,21 @@ func TestDoublesLab(t *testing.T) {
 	}
 	t.Logf("two rounds done at %.1fs", time.Since(start).Seconds())
 
-	// Removal, as pulumi deletes a node (join delete, then token delete), twice, then re-joins.
+	// Removal, as pulumi deletes a node (drain delete, join delete, then token delete), twice,
+	// then re-joins.
 	for _, n := range []string{"h3", "h2"} {
 		for pass, want := range []string{"", "no change"} {
 			label := fmt.Sprintf("remove %d", pass+1)
+			r.step(label, mk.Via[n], deleteScript(mk.Drain[n]), "", want)
 			r.step(label, n, deleteScript(mk.Join[n]), joinStdin(mk, n, admin), want)
-			r.step(label, "h1", deleteScript(mk.Token[n]), microk8s.JoinToken(joinSecret, n)+"\n", want)
+			r.step(label, mk.Via[n], deleteScript(mk.Token[n]), microk8s.JoinToken(joinSecret, n)+"\n", want)
 		}
 		if out, err := l.kubectl("get", "node", n, "-o", "name"); err == nil || !strings.Contains(out, "NotFound") {
 			t.Errorf("node %s still listed after its removal: %v %s", n, err, out)
 		}
 	}
 	for _, n := range mk.JoinOrder {
-		r.step("rejoin", "h1", mk.Token[n], microk8s.JoinToken(joinSecret, n)+"\n", "")
+		r.step("rejoin", mk.Via[n], mk.Token[n], microk8s.JoinToken(joinSecret, n)+"\n", "")
 		r.step("rejoin", n, mk.Join[n], joinStdin(mk, n, admin), "")
 	}
 	r.step("rejoin", "h1", mk.Finalize, "", "")
@@ -385,5 +388,44 @@ func TestDoublesLab(t *testing.T) {
 	sc, _ := l.kubectl("get", "storageclass")
 	cc, _ := l.kubectl("-n", "rook-ceph-external", "get", "cephcluster")
 	t.Logf("kubectl get nodes -o wide:\n%s\nkubectl get storageclass:\n%s\nkubectl -n rook-ceph-external get cephcluster:\n%s", wide, sc, cc)
+
+	// The first master leaves the configuration (issue 13), as pulumi up orders it: the remaining
+	// steps first, now on h2 (the kubeconfig, finalize, the tokens) and through it: each changes
+	// nothing, nothing re-joins; then h1's join delete (drain, leave) and its token step's delete
+	// on h2 (remove-node). Twice: the second pass changes nothing.
+	mk2, err := microk8s.Render(microk8s.Plan{Environment: hosts.Stg, Channel: "1.31/stable", User: "root", DedicatedMasters: true,
+		Nodes: mk.Plan.Nodes[1:]})
+	if err != nil || mk2.FirstMaster.Name != "h2" {
+		t.Fatalf("without h1: %v (first master %s)", err, mk2.FirstMaster.Name)
+	}
+	rerun := func(label string) {
+		for _, n := range mk2.Plan.Nodes {
+			r.step(label, n.Name, mk2.Install[n.Name], "", "no change")
+		}
+		admin2, err := microk8s.KubeconfigFromOutput(r.step(label, "h2", mk2.Kubeconfig, "", "no change"), mk2.APIServer)
+		if err != nil || !strings.Contains(admin2, "server: https://10.77.0.12:16443") {
+			t.Fatalf("%s: kubeconfig from h2: %v", label, err)
+		}
+		for _, n := range mk2.JoinOrder {
+			r.step(label, mk2.Via[n], mk2.Token[n], microk8s.JoinToken(joinSecret, n)+"\n", "no change")
+			r.step(label, n, mk2.Join[n], joinStdin(mk2, n, admin2), "no change")
+			r.step(label, mk2.Via[n], mk2.Drain[n], "", "no change")
+		}
+		r.step(label, "h2", mk2.Finalize, "", "no change")
+	}
+	rerun("h1 removed, before its deletes")
+	for pass, want := range []string{"", "no change"} {
+		label := fmt.Sprintf("h1 leaves %d", pass+1)
+		r.step(label, mk.Via["h1"], deleteScript(mk.Drain["h1"]), "", want)
+		r.step(label, "h1", deleteScript(mk.Join["h1"]), joinStdin(mk, "h1", admin), want)
+		r.step(label, mk.Via["h1"], deleteScript(mk.Token["h1"]), microk8s.JoinToken(joinSecret, "h1")+"\n", want)
+	}
+	if out, err := l.kubectl("get", "node", "h1", "-o", "name"); err == nil || !strings.Contains(out, "NotFound") {
+		t.Errorf("node h1 still listed after it left: %v %s", err, out)
+	}
+	if out, err := l.kubectl("get", "nodes", "-o", "name"); err != nil || out != "node/h2\nnode/h3\n" {
+		t.Errorf("nodes after h1 left: %v %q, want h2 and h3", err, out)
+	}
+	rerun("after h1 left")
 	t.Logf("whole test %.1fs", time.Since(start).Seconds())
 }

@@ -121,6 +121,7 @@ func TestStackLab(t *testing.T) {
 	t.Run("6-rolling-upgrade", func(t *testing.T) { l.t = t; l.rollingUpgrade() })
 	t.Run("6b-ceph-upgrade", func(t *testing.T) { l.t = t; l.cephUpgrade() })
 	t.Run("7-lb-change", func(t *testing.T) { l.t = t; l.lbChange() })
+	t.Run("8-remove-first-master", func(t *testing.T) { l.t = t; l.removeFirstMaster() })
 }
 
 // freshUp is the lab stack's first `pulumi up` and what it must have built (TestStackLab's

@@ -119,6 +119,15 @@ mk8s_node_ready() {
 
 # mk8s_node_stopped NAME: NAME's kubelet no longer reports (kwok stops managing the Node, so the
 # node lifecycle controller marks it NotReady/Unknown), as after `microk8s leave`.
+# mk8s_other_control_planes: the lab cluster's control-plane members other than this host.
+mk8s_other_control_planes() {
+  local f
+  for f in "$MK8S_S"/members/*; do
+    if [ -f "$f" ] && [ "${f##*/}" != "$SELF" ] && [ "$(awk '{print $1; exit}' "$f")" = control-plane ]; then
+      echo "${f##*/}"
+    fi
+  done
+}
 mk8s_node_stopped() { kc annotate node "$1" kwok.x-k8s.io/node- >/dev/null 2>&1 || true; }
 
 # mk8s_ca_hash: MicroK8s' cluster certificate fingerprint in join strings (12 hex characters).
