@@ -96,30 +96,20 @@ func renderAll(c *Config) (rendered, error) {
 	for _, n := range k.Plan.Nodes {
 		add(n.Name, "microk8s", k.Install[n.Name], InputNone, "")
 	}
-	kubeconfig := func() {
-		add(first, "microk8s", k.Kubeconfig, InputNone, "")
-		out[len(out)-1].Output = true
-	}
-	// the masters' membership, the kubeconfig (once every master is in), the workers'
-	kc := false
+	// the masters' membership, each master's kubeconfig after it, then the workers'
 	for _, n := range k.JoinOrder {
 		worker := !slices.Contains(k.Masters(), n)
-		if worker && !kc {
-			kubeconfig()
-			kc = true
-		}
 		add(k.Via[n], "microk8s", k.Token[n], InputJoinToken, n)
 		in := InputJoinToken
 		if worker {
 			in = InputJoinTokenKubeconfig
 		}
 		add(n, "microk8s", k.Join[n], in, n)
-		if d, ok := k.Drain[n]; ok {
-			add(k.Via[n], "microk8s", d, InputNone, "")
+		add(k.Via[n], "microk8s", k.Drain[n], InputNone, "")
+		if !worker {
+			add(n, "microk8s", k.Kubeconfig[n], InputNone, "")
+			out[len(out)-1].Output = true
 		}
-	}
-	if !kc {
-		kubeconfig()
 	}
 	add(first, "microk8s", k.Finalize, InputNone, "")
 	// the rolling upgrade: the backup, then each node's step in the order the program runs them

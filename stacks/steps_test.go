@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
 	"slices"
 	"strings"
 	"testing"
@@ -65,8 +66,12 @@ func TestStepsAreTheRenderedScripts(t *testing.T) {
 				}
 			}
 		}
-		if outputs != 2 {
-			t.Errorf("%s: %d output steps, want the kubeconfig and the Ceph export", stack, outputs)
+		k, err := microk8s.Render(c.MicroK8sPlan())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(k.Masters()) + 1; outputs != want {
+			t.Errorf("%s: %d output steps, want %d: every master's kubeconfig and the Ceph export", stack, outputs, want)
 		}
 	}
 }

@@ -85,8 +85,10 @@ type Cluster struct {
 	Join      map[string]*remote.Command
 	// Drain per node (on the master it joined through): its delete drains the node first.
 	Drain map[string]*remote.Command
-	// KubeconfigStep runs `microk8s config` on the first master.
-	KubeconfigStep *remote.Command
+	// KubeconfigStep runs `microk8s config` on the first master (the program's kubeconfig);
+	// KubeconfigSteps on every master, by name.
+	KubeconfigStep  *remote.Command
+	KubeconfigSteps map[string]*remote.Command
 	// Backup is the datastore backup step before a rolling upgrade (first master, after
 	// finalize); Upgrade the rolling upgrade step per node, each after the previous batch's.
 	Backup  *remote.Command
@@ -148,7 +150,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	c := &Cluster{FirstMaster: r.FirstMaster.Name, Install: map[string]*remote.Command{},
 		JoinToken: map[string]*remote.Command{}, Join: map[string]*remote.Command{}, Drain: map[string]*remote.Command{},
-		Upgrade: map[string]*remote.Command{}}
+		Upgrade: map[string]*remote.Command{}, KubeconfigSteps: map[string]*remote.Command{}}
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -185,28 +187,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	joinStdin := map[string]pulumi.StringInput{} // what each worker-only node's join reads
 	var kc *remote.Command
 	var admin pulumi.StringOutput
-	// kubeconfig registers the admin kubeconfig step on the first master once it is a member of
-	// the cluster every master is in: worker-only nodes need it to check their membership and,
-	// when they are removed, to drain themselves (their `microk8s kubectl` does not work).
-	kubeconfig := func() error {
-		var err error
-		kc, err = run(name+"-kubeconfig", first, r.Kubeconfig, remotecmd.Options{}, []pulumi.Resource{gate})
-		if err != nil {
-			return err
-		}
-		admin = pulumi.ToSecret(kc.Stdout.ApplyT(func(out string) (string, error) {
-			return KubeconfigFromOutput(out, r.APIServer)
-		})).(pulumi.StringOutput)
-		return nil
-	}
 	for _, n := range r.JoinOrder {
 		h := host[n]
 		worker := !h.Roles.Has(hosts.RoleMaster)
-		if worker && kc == nil {
-			if err := kubeconfig(); err != nil {
-				return nil, err
-			}
-		}
 		via := host[r.Via[n]]
 		token := joinTokenOutput(args.JoinSecret, n)
 		// The token step re-runs (replaced, its delete removing the old node first) when the
@@ -239,6 +222,25 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		joins = append(joins, join)
 		if !worker {
 			gate = join
+			// The admin kubeconfig on every master once it is a member (the first master's, the
+			// last of them, is the program's: worker-only nodes need it to check their membership
+			// and to be drained, the Kubernetes provider to reach the API). The next master's is
+			// there already when the first one leaves, so the kubeconfig stays known in a preview.
+			var opts []pulumi.ResourceOption
+			if n == first.Name { // its name before every master had one
+				opts = append(opts, pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(name + "-kubeconfig")}}))
+			}
+			k, err := run(name+"-"+n+"-kubeconfig", h, r.Kubeconfig[n], remotecmd.Options{}, []pulumi.Resource{join}, opts...)
+			if err != nil {
+				return nil, err
+			}
+			c.KubeconfigSteps[n] = k
+			if n == first.Name {
+				kc = k
+				admin = pulumi.ToSecret(kc.Stdout.ApplyT(func(out string) (string, error) {
+					return KubeconfigFromOutput(out, r.APIServer)
+				})).(pulumi.StringOutput)
+			}
 		}
 		// A node is drained from the master it joined through when it leaves: this step deletes
 		// before its join (which only leaves), while the control plane is reachable from there.
@@ -250,15 +252,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Drain[n] = drain
 		joins = append(joins, drain)
 	}
-	if kc == nil {
-		if err := kubeconfig(); err != nil {
-			return nil, err
-		}
-	}
 	c.KubeconfigStep = kc
 
 	// 3. Labels, taints, addons, all nodes Ready.
-	fin, err := run(name+"-finalize", first, r.Finalize, remotecmd.Options{}, append(joins, kc))
+	// Finalize and backup are cluster-wide, applied from the first master (Movable: when it
+	// changes they run again on the next one, updated, never replaced).
+	fin, err := run(name+"-finalize", first, r.Finalize, remotecmd.Options{Movable: true}, append(joins, kc))
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +267,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// each batch of RollOrder after the previous one. On a cluster that already runs Channel every
 	// step finds nothing to do; a changed Channel changes every step's script, so `pulumi up`
 	// re-runs them in this order and the first failure stops the ones after it.
-	backup, err := run(name+"-backup", first, r.Backup, remotecmd.Options{}, []pulumi.Resource{fin})
+	backup, err := run(name+"-backup", first, r.Backup, remotecmd.Options{Movable: true}, []pulumi.Resource{fin})
 	if err != nil {
 		return nil, err
 	}

@@ -214,7 +214,7 @@ func TestProdJoinChain(t *testing.T) {
 		mustDepend(t, m, tok, "cluster-"+w+"-install")
 		mustDepend(t, m, join, tok)
 		mustDepend(t, m, join, "cluster-"+w+"-install")
-		mustDepend(t, m, join, "cluster-kubeconfig")
+		mustDepend(t, m, join, "cluster-m1-kubeconfig")
 		for _, o := range workers {
 			if o != w && m.DependsOnTransitively(t, join, "cluster-"+o+"-join") {
 				t.Errorf("%s waits for %s: workers join in parallel", join, o)
@@ -300,9 +300,16 @@ func TestTriggers(t *testing.T) {
 			t.Errorf("%s ignoreChanges %v, want [%s]: only the machine it is about may replace it", step, got, inert)
 		}
 	}
-	for _, step := range []string{"cluster-w2-install", "cluster-finalize", "cluster-kubeconfig"} {
+	for _, step := range []string{"cluster-w2-install", "cluster-m1-kubeconfig", "cluster-m2-kubeconfig"} {
 		if got := m.Named(t, step).IgnoreChanges; len(got) != 0 {
 			t.Errorf("%s ignores changes of %v", step, got)
+		}
+	}
+	// Cluster-wide steps on the first master: a change of first master updates them, never
+	// replaces them (their IDs, and so the kubeconfig output, stay known in a preview).
+	for _, step := range []string{"cluster-finalize", "cluster-backup"} {
+		if got := m.Named(t, step).IgnoreChanges; !slices.Equal(got, []string{"triggers[0]"}) {
+			t.Errorf("%s ignoreChanges %v, want [triggers[0]]", step, got)
 		}
 	}
 	if got := triggers("cluster-w2-install"); !slices.Equal(got, []string{"id-w2"}) {
@@ -368,7 +375,7 @@ func TestStgCombinedNodes(t *testing.T) {
 	if !strings.Contains(join, `microk8s join '10.0.1.1':25000/"$token" 2>&1`) || strings.Contains(join, `"$token" --worker`) {
 		t.Error("a master+worker node joins as a control-plane node, without --worker")
 	}
-	if m.DependsOnTransitively(t, "cluster-k2-join", "cluster-kubeconfig") {
+	if m.DependsOnTransitively(t, "cluster-k2-join", "cluster-k1-kubeconfig") {
 		t.Error("a control-plane join needs no admin kubeconfig")
 	}
 	tainted, _ := await[map[string]bool](t, c.TaintedMasters)
@@ -416,15 +423,22 @@ func TestKubeconfigIsSecret(t *testing.T) {
 	if _, secret := await[string](t, c.Kubeconfig); !secret {
 		t.Error("Cluster.Kubeconfig must be a secret")
 	}
-	kc := m.Named(t, "cluster-kubeconfig")
-	// after the first master's membership step, the last of the masters': the kubeconfig comes
-	// from a member of the cluster every master is in (a new machine in its place joined first)
-	mustDepend(t, m, "cluster-kubeconfig", "cluster-m1-join")
-	if got := connHost(t, kc); got != "10.0.0.1" {
-		t.Errorf("kubeconfig step runs on %s", got)
+	// One per master, after its own membership step: the kubeconfig comes from a member of the
+	// cluster (a new machine in the first master's place joined first). The program's is the
+	// first master's, which keeps the name it had before every master had one (an alias).
+	for n, addr := range map[string]string{"m1": "10.0.0.1", "m2": "10.0.0.2", "m3": "10.0.0.3"} {
+		step := "cluster-" + n + "-kubeconfig"
+		kc := m.Named(t, step)
+		mustDepend(t, m, step, "cluster-"+n+"-join")
+		if got := connHost(t, kc); got != addr {
+			t.Errorf("%s runs on %s", step, got)
+		}
+		if !strings.Contains(script(t, kc, "create"), "cfg=$(microk8s config)") {
+			t.Errorf("%s must run microk8s config", step)
+		}
 	}
-	if !strings.Contains(script(t, kc, "create"), "cfg=$(microk8s config)") {
-		t.Error("the kubeconfig step must run microk8s config")
+	if c.KubeconfigStep != c.KubeconfigSteps["m1"] {
+		t.Error("the program's kubeconfig is not the first master's")
 	}
 }
 
@@ -433,7 +447,7 @@ func TestSecretSteps(t *testing.T) {
 	secret := 0
 	for _, r := range m.ByType(cmdType) {
 		workerUpgrade := strings.HasPrefix(r.Name, "cluster-w") && strings.HasSuffix(r.Name, "-upgrade") // stdin: token, kubeconfig
-		isSecretStep := strings.HasSuffix(r.Name, "-token") || strings.HasSuffix(r.Name, "-join") || r.Name == "cluster-kubeconfig" || workerUpgrade
+		isSecretStep := strings.HasSuffix(r.Name, "-token") || strings.HasSuffix(r.Name, "-join") || strings.HasSuffix(r.Name, "-kubeconfig") || workerUpgrade
 		logging := mocktest.String(r.Inputs, "logging")
 		if !isSecretStep {
 			if logging == "none" || mocktest.IsSecret(r.Inputs, "stdin") {
@@ -448,12 +462,12 @@ func TestSecretSteps(t *testing.T) {
 		if !slices.Contains(r.AdditionalSecretOutputs, "stdout") || !slices.Contains(r.AdditionalSecretOutputs, "stderr") {
 			t.Errorf("%s: additionalSecretOutputs %v must contain stdout and stderr", r.Name, r.AdditionalSecretOutputs)
 		}
-		if r.Name != "cluster-kubeconfig" && !mocktest.IsSecret(r.Inputs, "stdin") {
+		if !strings.HasSuffix(r.Name, "-kubeconfig") && !mocktest.IsSecret(r.Inputs, "stdin") {
 			t.Errorf("%s: stdin must be secret", r.Name)
 		}
 	}
-	if secret != 16 { // 6 tokens, 6 joins (m1's through m2), the kubeconfig, 3 worker upgrades
-		t.Errorf("%d secret steps, want 16", secret)
+	if secret != 18 { // 6 tokens, 6 joins (m1's through m2), 3 masters' kubeconfigs, 3 worker upgrades
+		t.Errorf("%d secret steps, want 18", secret)
 	}
 }
 
@@ -540,7 +554,7 @@ func TestEveryChildHasTheComponentAsParent(t *testing.T) {
 			t.Errorf("%s is not prefixed with the component's name", r.Name)
 		}
 	}
-	if want := 6 + 6 + 6 + 6 + 2 + 1 + 6; n != want { // installs, tokens, joins, drains, kubeconfig + finalize, backup, upgrades
+	if want := 6 + 6 + 6 + 6 + 3 + 1 + 1 + 6; n != want { // installs, tokens, joins, drains, kubeconfigs, finalize, backup, upgrades
 		t.Errorf("%d children, want %d", n, want)
 	}
 }

@@ -161,8 +161,11 @@ type Rendered struct {
 	// Drain per node of JoinOrder; runs on Via[node]: creating it checks membership, its delete
 	// drains the node (before the node's join delete makes it leave).
 	Drain map[string]remotecmd.Script
-	// Kubeconfig prints the admin kubeconfig between markers (a secret step).
-	Kubeconfig remotecmd.Script
+	// Kubeconfig per master prints the admin kubeconfig between markers (a secret step; the
+	// same credentials on every master). The program uses the first master's; every master has
+	// its own so that, when the first master leaves, the next one's is already there and known
+	// in the preview (an unknown kubeconfig leaves the Kubernetes provider unconfigured there).
+	Kubeconfig map[string]remotecmd.Script
 	// Finalize labels, taints, enables the addons and waits for every node (first master).
 	Finalize remotecmd.Script
 	// Backup takes the datastore backup before a rolling upgrade (first master); BackupFile is
@@ -217,8 +220,8 @@ func (r Rendered) Files() []File {
 			add(n.Name, "20-join.sh", j.Body)
 			add(n.Name, "20-join.delete.sh", j.DeleteBody)
 		}
-		if n.Name == r.FirstMaster.Name {
-			add(n.Name, "25-kubeconfig.sh", r.Kubeconfig.Body)
+		if k, ok := r.Kubeconfig[n.Name]; ok {
+			add(n.Name, "25-kubeconfig.sh", k.Body)
 		}
 		for i, j := range r.JoinOrder {
 			if r.Via[j] != n.Name {
@@ -371,8 +374,11 @@ func render(p Plan, paths Paths) (Rendered, error) {
 			return r, err
 		}
 	}
-	if r.Kubeconfig, err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
-		return r, err
+	r.Kubeconfig = map[string]remotecmd.Script{}
+	for _, m := range masters {
+		if r.Kubeconfig[m.Name], err = secretScript("microk8s-kubeconfig", "kubeconfig.sh.tmpl", kubeconfigData{commonData: common, Node: m, Begin: kubeconfigB, End: kubeconfigE}); err != nil {
+			return r, err
+		}
 	}
 	fd := finalizeData{commonData: common, Addons: p.Addons, Dedicated: p.DedicatedMasters, Environment: string(p.Environment),
 		LabelMaster: LabelMaster, LabelWorker: LabelWorker, Taint: TaintKey + ":" + TaintEffect, TaintKey: TaintKey}
@@ -512,6 +518,7 @@ type upgradeData struct {
 
 type kubeconfigData struct {
 	commonData
+	Node       Node
 	Begin, End string
 }
 

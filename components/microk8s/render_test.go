@@ -145,7 +145,9 @@ func TestComponentRunsTheRenderedScripts(t *testing.T) {
 		check("cluster-"+n+"-token", r.Token[n])
 		check("cluster-"+n+"-join", r.Join[n])
 	}
-	check("cluster-kubeconfig", r.Kubeconfig)
+	for _, n := range []string{"m1", "m2", "m3"} {
+		check("cluster-"+n+"-kubeconfig", r.Kubeconfig[n])
+	}
 	check("cluster-finalize", r.Finalize)
 	if !slices.Equal(r.JoinOrder, []string{"m2", "m3", "m1", "w1", "w2", "w3"}) {
 		t.Errorf("join order %v", r.JoinOrder)
@@ -176,8 +178,9 @@ func TestRenderFiles(t *testing.T) {
 		"m1/30-token-06-w3.sh", "m1/30-token-06-w3.delete.sh", "m1/40-drain-06-w3.sh", "m1/40-drain-06-w3.delete.sh", "m1/90-finalize.sh",
 		"m1/91-backup.sh", "m1/92-upgrade.sh",
 		// m1's own token (its removal) is registered through m2
-		"m2/10-install.sh", "m2/20-join.sh", "m2/20-join.delete.sh", "m2/30-token-03-m1.sh", "m2/30-token-03-m1.delete.sh", "m2/40-drain-03-m1.sh", "m2/40-drain-03-m1.delete.sh", "m2/92-upgrade.sh"}
-	for _, n := range []string{"m3", "w1", "w2", "w3"} {
+		"m2/10-install.sh", "m2/20-join.sh", "m2/20-join.delete.sh", "m2/25-kubeconfig.sh", "m2/30-token-03-m1.sh", "m2/30-token-03-m1.delete.sh", "m2/40-drain-03-m1.sh", "m2/40-drain-03-m1.delete.sh", "m2/92-upgrade.sh",
+		"m3/10-install.sh", "m3/20-join.sh", "m3/20-join.delete.sh", "m3/25-kubeconfig.sh", "m3/92-upgrade.sh"}
+	for _, n := range []string{"w1", "w2", "w3"} {
 		want = append(want, n+"/10-install.sh", n+"/20-join.sh", n+"/20-join.delete.sh", n+"/92-upgrade.sh")
 	}
 	if !slices.Equal(got, want) {
@@ -255,5 +258,30 @@ func TestRenderedScriptsPassShellcheck(t *testing.T) {
 	out, err := exec.Command(sc, append([]string{"-S", "style", "-s", "bash"}, paths...)...).CombinedOutput()
 	if err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// When the first master leaves the configuration, the remaining masters' kubeconfig, install and
+// upgrade scripts are byte for byte what they were: those steps stay as they are (the next
+// master's kubeconfig, which the program then uses, is known in the preview).
+func TestFirstMasterLeavingKeepsTheOthersKubeconfig(t *testing.T) {
+	full, err := microk8s.Render(planOf(hosts.Prod, prodNodes(), true, "ubuntu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := microk8s.Render(planOf(hosts.Prod, prodNodes()[1:], true, "ubuntu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest.FirstMaster.Name != "m2" {
+		t.Fatalf("first master %s", rest.FirstMaster.Name)
+	}
+	for _, n := range []string{"m2", "m3"} {
+		if full.Kubeconfig[n].Body != rest.Kubeconfig[n].Body {
+			t.Errorf("%s's kubeconfig script changes when m1 leaves", n)
+		}
+		if full.Upgrade[n].Body != rest.Upgrade[n].Body || full.Install[n].Body != rest.Install[n].Body {
+			t.Errorf("%s's install or upgrade script changes when m1 leaves", n)
+		}
 	}
 }

@@ -154,7 +154,7 @@ func (l *lab) build() string {
 	for _, n := range l.r.JoinOrder {
 		worker := !slices.Contains(l.r.Masters(), n)
 		if worker && kc == "" { // once every master is in, as the component orders it
-			kc = l.mustRun(first, l.r.Kubeconfig.Body, "")
+			kc = l.mustRun(first, l.r.Kubeconfig[first].Body, "")
 			var err error
 			if admin, err = KubeconfigFromOutput(kc, l.r.APIServer); err != nil {
 				t.Fatal(err)
@@ -611,7 +611,7 @@ func (l *lab) rerun(r Rendered, what string) {
 	t := l.t
 	t.Helper()
 	first := r.FirstMaster.Name
-	kc := l.mustRun(first, r.Kubeconfig.Body, "")
+	kc := l.mustRun(first, r.Kubeconfig[first].Body, "")
 	admin, err := KubeconfigFromOutput(kc, r.APIServer)
 	if err != nil {
 		t.Fatal(err)

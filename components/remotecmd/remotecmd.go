@@ -192,6 +192,11 @@ type Options struct {
 	// changes. The host's Identity stays first in the triggers, inert (see Inert). Nil: the step
 	// is about the host it runs on.
 	Subject pulumi.StringInput
+	// Movable marks a step about the cluster rather than the host it runs on (a cluster-wide
+	// setting applied from the first master): the host's Identity stays in its triggers, inert,
+	// so a change of host is an update (the step runs again on the new host), never a
+	// replacement, and its outputs and ID stay known in a preview.
+	Movable bool
 	// Inert are trigger values never compared (IgnoreChanges on their positions): a value an
 	// earlier version of the step replaced it on, kept so that a step of an existing stack keeps
 	// its triggers' shape and upgrading the program replaces nothing.
@@ -209,10 +214,13 @@ func triggers(h hosts.Host, o Options) (pulumi.Array, []string) {
 		}
 		out = append(out, v)
 	}
-	if o.Subject != nil {
+	switch {
+	case o.Subject != nil:
 		add(h.Identity, false)
 		add(o.Subject, true)
-	} else {
+	case o.Movable:
+		add(h.Identity, false)
+	default:
 		add(h.Identity, true)
 	}
 	for _, v := range o.Triggers {

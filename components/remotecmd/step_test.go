@@ -110,6 +110,7 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 			"own":     {User: "root"},
 			"about":   {User: "root", Subject: pulumi.String("id-w1")},
 			"inert":   {User: "root", Inert: pulumi.Array{pulumi.String("id-m1")}},
+			"movable": {User: "root", Movable: true},
 			"trigger": {User: "root", Triggers: pulumi.Array{pulumi.String("t")}, Inert: pulumi.Array{pulumi.String("x")}},
 		} {
 			if _, err := remotecmd.Run(ctx, name, host("m2"), remotecmd.Script{Step: name, Body: "b"}, o); err != nil {
@@ -127,6 +128,7 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 		"own":     {[]string{"id-m2"}, nil},
 		"about":   {[]string{"id-m2", "id-w1"}, []string{"triggers[0]"}},
 		"inert":   {[]string{"id-m2", "id-m1"}, []string{"triggers[1]"}},
+		"movable": {[]string{"id-m2"}, []string{"triggers[0]"}},
 		"trigger": {[]string{"id-m2", "t", "x"}, []string{"triggers[2]"}},
 	} {
 		r := m.Named(t, name)

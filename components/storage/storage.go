@@ -66,9 +66,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	stdin := pulumi.All(args.CephConf, args.Keyring).ApplyT(func(v []any) string {
 		return Bundle(v[0].(string), v[1].(string))
 	}).(pulumi.StringOutput)
+	// Movable: the steps set up the cluster from its first master; when that one changes they run
+	// again on the next (updated, never replaced).
 	links := make([]remotecmd.Link, len(r.Scripts))
 	for i, s := range r.Scripts {
-		links[i] = remotecmd.Link{Name: name + "-" + Steps[i], Script: s, Options: remotecmd.Options{User: args.User}}
+		links[i] = remotecmd.Link{Name: name + "-" + Steps[i], Script: s, Options: remotecmd.Options{User: args.User, Movable: true}}
 		if s.Secret {
 			links[i].Options.Stdin = stdin
 		}

@@ -291,7 +291,7 @@ func TestDoublesLab(t *testing.T) {
 		for _, n := range mk.Plan.Nodes {
 			r.step(label, n.Name, mk.Install[n.Name], "", want)
 		}
-		admin, err = microk8s.KubeconfigFromOutput(r.step(label, "h1", mk.Kubeconfig, "", want), mk.APIServer)
+		admin, err = microk8s.KubeconfigFromOutput(r.step(label, "h1", mk.Kubeconfig["h1"], "", want), mk.APIServer)
 		if err != nil || !strings.Contains(admin, "server: https://10.77.0.11:16443") {
 			t.Fatalf("kubeconfig step: %v (no server https://10.77.0.11:16443)", err)
 		}
@@ -402,7 +402,7 @@ func TestDoublesLab(t *testing.T) {
 		for _, n := range mk2.Plan.Nodes {
 			r.step(label, n.Name, mk2.Install[n.Name], "", "no change")
 		}
-		admin2, err := microk8s.KubeconfigFromOutput(r.step(label, "h2", mk2.Kubeconfig, "", "no change"), mk2.APIServer)
+		admin2, err := microk8s.KubeconfigFromOutput(r.step(label, "h2", mk2.Kubeconfig["h2"], "", "no change"), mk2.APIServer)
 		if err != nil || !strings.Contains(admin2, "server: https://10.77.0.12:16443") {
 			t.Fatalf("%s: kubeconfig from h2: %v", label, err)
 		}
