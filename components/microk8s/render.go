@@ -216,10 +216,8 @@ func (r Rendered) Files() []File {
 	}
 	for _, n := range r.Plan.Nodes {
 		add(n.Name, "10-install.sh", r.Install[n.Name].Body)
-		if j, ok := r.Join[n.Name]; ok {
-			add(n.Name, "20-join.sh", j.Body)
-			add(n.Name, "20-join.delete.sh", j.DeleteBody)
-		}
+		add(n.Name, "20-join.sh", r.Join[n.Name].Body)
+		add(n.Name, "20-join.delete.sh", r.Join[n.Name].DeleteBody)
 		if k, ok := r.Kubeconfig[n.Name]; ok {
 			add(n.Name, "25-kubeconfig.sh", k.Body)
 		}
@@ -227,13 +225,10 @@ func (r Rendered) Files() []File {
 			if r.Via[j] != n.Name {
 				continue
 			}
-			s := r.Token[j]
-			add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), s.Body)
-			add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), s.DeleteBody)
-			if d, ok := r.Drain[j]; ok {
-				add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), d.Body)
-				add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), d.DeleteBody)
-			}
+			add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), r.Token[j].Body)
+			add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), r.Token[j].DeleteBody)
+			add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), r.Drain[j].Body)
+			add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), r.Drain[j].DeleteBody)
 		}
 		if n.Name == r.FirstMaster.Name {
 			add(n.Name, "90-finalize.sh", r.Finalize.Body)

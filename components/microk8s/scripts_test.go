@@ -175,9 +175,7 @@ func (l *lab) build() string {
 			contains(t, n+" token", out, "changed: join token for "+n+" registered on "+via+" (valid 900 s)")
 			contains(t, n+" join", joined, "changed: "+n+" joined the cluster of "+via)
 		}
-		if d, ok := l.r.Drain[n]; ok {
-			noChange(t, n+" drain step", l.mustRun(via, d.Body, ""))
-		}
+		noChange(t, n+" drain step", l.mustRun(via, l.r.Drain[n].Body, ""))
 		for _, o := range []string{out, joined, kc} {
 			if strings.Contains(o, tok) {
 				t.Errorf("%s: the token appears in a step's output", n)
@@ -624,9 +622,7 @@ func (l *lab) rerun(r Rendered, what string) {
 			stdin += admin
 		}
 		noChange(t, what+": "+n+" join through "+r.Via[n], l.mustRun(n, r.Join[n].Body, stdin))
-		if d, ok := r.Drain[n]; ok {
-			noChange(t, what+": "+n+" drain step on "+r.Via[n], l.mustRun(r.Via[n], d.Body, ""))
-		}
+		noChange(t, what+": "+n+" drain step on "+r.Via[n], l.mustRun(r.Via[n], r.Drain[n].Body, ""))
 	}
 	noChange(t, what+": finalize on "+first, l.mustRun(first, r.Finalize.Body, ""))
 }
