@@ -28,6 +28,11 @@ type Spec struct {
 	// ProxmoxNode and VMID place the VM (Source Proxmox only).
 	ProxmoxNode string
 	VMID        int
+	// Lost marks a machine gone for good (pm4ml:hosts[i].lost): it is never reached again. It is
+	// not among Hosts.Hosts (so in no peer list, configuration or rolling order) but in
+	// Hosts.Lost, whose steps are frozen (remotecmd.Run); on Proxmox its VM is no longer managed
+	// (deleted through the Proxmox API, which does not reach the machine).
+	Lost bool
 }
 
 // SSH is how every host is reached.
@@ -71,18 +76,28 @@ type Host struct {
 	// Identity changes when the machine is replaced (the VM id, or the address of an existing
 	// host): steps use it as a trigger so a new machine is prepared again.
 	Identity pulumi.StringInput
+	// Lost: the machine is gone for good (Spec.Lost). A step on it, or about it, is registered
+	// frozen and retained (remotecmd.Run): it never runs again, and leaving the state never
+	// runs its delete.
+	Lost bool
 }
 
 // Hosts is the component: pm4ml:hosts:Hosts.
 type Hosts struct {
 	pulumi.ResourceState
 
-	// Hosts in configuration order.
+	// Hosts in configuration order, the lost ones excepted.
 	Hosts []Host
+	// Lost are the hosts marked lost, in configuration order: no resource of theirs is created
+	// here (Identity is the address, Ready empty); the components that removed them from their
+	// clusters register the memberships they held, frozen.
+	Lost []Host
 	// Addresses by host name (registered output).
 	Addresses pulumi.StringMapOutput `pulumi:"addresses"`
 	// RolesByHost by host name, e.g. "master+worker" (registered output).
 	RolesByHost pulumi.StringMapOutput `pulumi:"roles"`
+	// LostHosts are the names of the lost hosts (registered output).
+	LostHosts pulumi.StringArrayOutput `pulumi:"lost"`
 }
 
 // Token is the component's type token.
@@ -106,8 +121,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		provider = p
 	}
 	addrs, roles := pulumi.StringMap{}, pulumi.StringMap{}
+	lost := pulumi.StringArray{}
 	for _, s := range args.Specs {
 		h := Host{Name: s.Name, Address: s.Address, Roles: s.Roles, Sizing: s.Sizing, CephDisks: s.CephDisks}
+		if s.Lost {
+			h.Lost, h.Identity, h.Conn = true, pulumi.String(s.Address), connection(s, args.SSH)
+			c.Lost = append(c.Lost, h)
+			lost = append(lost, pulumi.String(s.Name))
+			continue
+		}
 		switch args.Source {
 		case Proxmox:
 			vm, err := newVM(ctx, name+"-"+s.Name, s, args.Proxmox, args.SSH, pulumi.Parent(c), pulumi.Provider(provider))
@@ -128,7 +150,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	c.Addresses = addrs.ToStringMapOutput()
 	c.RolesByHost = roles.ToStringMapOutput()
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"addresses": c.Addresses, "roles": c.RolesByHost})
+	c.LostHosts = lost.ToStringArrayOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"addresses": c.Addresses, "roles": c.RolesByHost, "lost": c.LostHosts})
 }
 
 // connection builds the pulumi-command SSH connection of a host.

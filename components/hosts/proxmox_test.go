@@ -716,3 +716,38 @@ func stripDescriptions(v any) any {
 	}
 	return v
 }
+
+// TestLostHost: a host marked lost is never reached and no longer managed: on Proxmox its VM is
+// not registered (the API deletes it; nothing connects to the machine); it is in Lost, not in
+// Hosts, marked Lost, with its address as identity and its SSH connection (its frozen steps keep
+// a connection input), and it is listed by the "lost" output, not by addresses or roles.
+func TestLostHost(t *testing.T) {
+	priv, _ := testKey(t)
+	args := proxmoxArgs(priv)
+	args.Specs[1].Lost = true // w1
+	m, c := runProxmox(t, args)
+	var vms []string
+	for _, r := range m.ByType(hosts.VMLegacyToken) {
+		vms = append(vms, r.Name)
+	}
+	if slices.ContainsFunc(vms, func(n string) bool { return strings.Contains(n, "w1") }) || len(vms) != 2 {
+		t.Errorf("VMs %v, want m1's and s1's only", vms)
+	}
+	var live []string
+	for _, h := range c.Hosts {
+		live = append(live, h.Name)
+	}
+	if !slices.Equal(live, []string{"m1", "s1"}) || len(c.Lost) != 1 {
+		t.Fatalf("hosts %v lost %d, want m1 s1 and w1 lost", live, len(c.Lost))
+	}
+	w1 := c.Lost[0]
+	if w1.Name != "w1" || !w1.Lost || w1.Conn == nil || len(w1.Ready) != 0 || awaitString(t, w1.Identity.ToStringOutput()) != "192.0.2.21" {
+		t.Errorf("lost w1: %+v", w1)
+	}
+	if lost, _ := await[[]string](t, c.LostHosts); !slices.Equal(lost, []string{"w1"}) {
+		t.Errorf("lost output %v", lost)
+	}
+	if addrs, _ := await[map[string]string](t, c.Addresses); len(addrs) != 2 || addrs["w1"] != "" {
+		t.Errorf("addresses %v, want no w1", addrs)
+	}
+}

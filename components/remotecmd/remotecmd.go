@@ -197,6 +197,9 @@ type Options struct {
 	// so a change of host is an update (the step runs again on the new host), never a
 	// replacement, and its outputs and ID stay known in a preview.
 	Movable bool
+	// Lost marks a step about a machine gone for good (a token or drain step for a lost node,
+	// run on a master): frozen as a step on a lost host is (Run).
+	Lost bool
 	// Inert are trigger values never compared (IgnoreChanges on their positions): a value an
 	// earlier version of the step replaced it on, kept so that a step of an existing stack keeps
 	// its triggers' shape and upgrading the program replaces nothing.
@@ -242,6 +245,16 @@ func Run(ctx *pulumi.Context, name string, h hosts.Host, s Script, o Options, op
 		Connection: h.Conn,
 		Create:     pulumi.String(Invocation(o.User, s.Step, s.Body)),
 		Triggers:   trig,
+	}
+	if h.Lost || o.Lost {
+		// Frozen: every input keeps its recorded value, so the step is never updated or replaced
+		// (it would run on, or about, a machine that is gone), and RetainOnDelete records that
+		// removing it from the program only forgets it: its delete never runs. The components
+		// remove a lost machine's memberships from a survivor instead. Inputs as usual, so that
+		// a host marked lost before it ever had the step fails to create it (unreachable) rather
+		// than records a step that never ran.
+		inert = []string{"*"}
+		opts = append(opts, pulumi.RetainOnDelete(true))
 	}
 	if len(inert) > 0 {
 		opts = append(opts, pulumi.IgnoreChanges(inert))

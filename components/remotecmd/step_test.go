@@ -100,7 +100,8 @@ func TestCustomOnly(t *testing.T) {
 
 // Subject and Inert: a step about another machine is keyed by that machine's identity; the
 // identity of the host it runs on, and any Inert value, stay in the triggers but are ignored
-// (their positions in ignoreChanges), so neither replaces the step.
+// (their positions in ignoreChanges), so neither replaces the step. A step on a lost host, or
+// about a lost machine, ignores every input and is retained on delete.
 func TestTriggersSubjectAndInert(t *testing.T) {
 	host := func(n string) hosts.Host {
 		return hosts.Host{Name: n, Conn: remote.ConnectionArgs{Host: pulumi.String(n)}, Identity: pulumi.String("id-" + n)}
@@ -112,12 +113,16 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 			"inert":   {User: "root", Inert: pulumi.Array{pulumi.String("id-m1")}},
 			"movable": {User: "root", Movable: true},
 			"trigger": {User: "root", Triggers: pulumi.Array{pulumi.String("t")}, Inert: pulumi.Array{pulumi.String("x")}},
+			"lost":    {User: "root", Subject: pulumi.String("id-w1"), Lost: true},
 		} {
 			if _, err := remotecmd.Run(ctx, name, host("m2"), remotecmd.Script{Step: name, Body: "b"}, o); err != nil {
 				return err
 			}
 		}
-		return nil
+		gone := host("w9")
+		gone.Lost = true
+		_, err := remotecmd.Run(ctx, "on-lost", gone, remotecmd.Script{Step: "on-lost", Body: "b", DeleteBody: "d"}, remotecmd.Options{User: "root", Movable: true})
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +135,8 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 		"inert":   {[]string{"id-m2", "id-m1"}, []string{"triggers[1]"}},
 		"movable": {[]string{"id-m2"}, []string{"triggers[0]"}},
 		"trigger": {[]string{"id-m2", "t", "x"}, []string{"triggers[2]"}},
+		"lost":    {[]string{"id-m2", "id-w1"}, []string{"*"}},
+		"on-lost": {[]string{"id-w9"}, []string{"*"}},
 	} {
 		r := m.Named(t, name)
 		var got []string
@@ -138,6 +145,10 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 		}
 		if !slices.Equal(got, want.triggers) || !slices.Equal(r.IgnoreChanges, want.ignore) {
 			t.Errorf("%s: triggers %v ignoreChanges %v, want %v %v", name, got, r.IgnoreChanges, want.triggers, want.ignore)
+		}
+		// A step on or about a lost machine is frozen and retained; no other is retained.
+		if frozen := slices.Equal(want.ignore, []string{"*"}); r.RetainOnDelete != frozen {
+			t.Errorf("%s: retainOnDelete %v, want %v", name, r.RetainOnDelete, frozen)
 		}
 	}
 }

@@ -35,6 +35,8 @@ type Resource struct {
 	DeleteBeforeReplace bool
 	// IgnoreChanges records pulumi.IgnoreChanges.
 	IgnoreChanges []string
+	// RetainOnDelete records pulumi.RetainOnDelete(true).
+	RetainOnDelete bool
 }
 
 // Mocks records resources; it implements pulumi.MockResourceMonitor.
@@ -67,6 +69,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.DeletedWith = rpc.GetDeletedWith()
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		r.URN = urn(rpc.GetParent(), args.TypeToken, args.Name)
 	}
 	out := args.Inputs.Copy()
