@@ -26,6 +26,11 @@ type Args struct {
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
+	// Lost are storage hosts gone for good (hosts.Host.Lost): removed from the bootstrap host
+	// (OSDs out and purged, `cluster remove --force`), never reached. Their member and disks
+	// steps, whose deletes run on them, stay registered frozen (remotecmd: retained, inputs
+	// ignored) until their entries leave the configuration, which then only forgets them.
+	Lost []hosts.Host
 }
 
 // Plan is the render plan of the arguments (the same the render command uses).
@@ -33,6 +38,9 @@ func (a *Args) Plan() Plan {
 	p := Plan{Channel: a.Channel, Pool: a.Pool, ReplicationSize: a.ReplicationSize}
 	for _, h := range a.Hosts {
 		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	for _, h := range a.Lost {
+		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
 	}
 	return p
 }
@@ -157,6 +165,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 		disks = append(disks, cmd)
+	}
+	// Lost hosts: removed from the bootstrap host once every member joined, before the pool is
+	// checked; their member and disks steps stay, frozen (their deletes would run on them).
+	for _, l := range args.Lost {
+		if !l.Lost {
+			return nil, fmt.Errorf("microceph: host %q is passed as lost but not marked lost (take Hosts.Lost from the hosts component)", l.Name)
+		}
+		rm, err := run(l.Name+"-remove", boot, r.Remove[l.Name], remotecmd.Options{Subject: l.Identity}, []pulumi.Resource{lastMember})
+		if err != nil {
+			return nil, err
+		}
+		disks = append(disks, rm)
+		frozen := remotecmd.Script{Step: r.Remove[l.Name].Step, Body: r.Remove[l.Name].Body, Secret: true}
+		for _, step := range []string{"member", "disks"} {
+			if _, err := run(l.Name+"-"+step, l, frozen, remotecmd.Options{}, []pulumi.Resource{rm}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	pool, err := run("pool", boot, r.Pool, remotecmd.Options{}, disks)
 	if err != nil {

@@ -34,6 +34,9 @@ type Plan struct {
 	Channel         string // snap channel, e.g. squid/stable (pm4ml:ceph.channel)
 	Pool            string // RBD pool for Kubernetes (pm4ml:ceph.pool)
 	ReplicationSize int    // pool size (pm4ml:ceph.replicationSize)
+	// Lost are storage hosts gone for good (pm4ml:hosts[].lost): in no list above, never reached;
+	// each is removed from the bootstrap host (Rendered.Remove).
+	Lost []Node
 }
 
 // Validate checks the plan; every problem names the configuration key and the fix.
@@ -69,6 +72,16 @@ func (p Plan) Validate() error {
 			}
 			disks[d] = true
 		}
+	}
+	for _, n := range p.Lost {
+		key := fmt.Sprintf("hosts (lost host %q)", n.Name)
+		if !grammar.Hostname.OK(n.Name) {
+			add(key+" name", "is not a host name MicroCeph accepts", "use lower-case letters, digits and '-'")
+		}
+		if seen[n.Name] {
+			add(key+" lost", "is also a storage host that is not lost", "a host is either lost or a member")
+		}
+		seen[n.Name] = true
 	}
 	if !grammar.MicroCephChannel.OK(p.Channel) {
 		add("ceph.channel", fmt.Sprintf("%q is not a pinned MicroCeph channel", p.Channel), "use <release>/<risk>, e.g. squid/stable")
@@ -113,14 +126,23 @@ type NodeScripts struct {
 type Rendered struct {
 	Bootstrap Node
 	Nodes     []NodeScripts // plan order
+	Lost      []Node        // the plan's lost hosts, each with its Remove script
 	Pool      remotecmd.Script
 	Export    remotecmd.Script // secret step: prints ceph.conf and the keyring between markers
+	// Remove per lost host (on the bootstrap host): its OSDs out and purged, the member removed
+	// with --force.
+	Remove map[string]remotecmd.Script
 }
 
 type nodeData struct {
 	Node
 	Bootstrap string
 	Channel   string
+}
+
+type removeData struct {
+	Name string // where it runs: the bootstrap host
+	Lost string
 }
 
 type poolData struct {
@@ -193,6 +215,12 @@ func Render(p Plan) (Rendered, error) {
 		return out, err
 	}
 	out.Export.Secret = true
+	out.Remove, out.Lost = map[string]remotecmd.Script{}, p.Lost
+	for _, n := range p.Lost {
+		if out.Remove[n.Name], err = render("microceph-remove-lost", "remove-lost.sh.tmpl", removeData{Name: boot.Name, Lost: n.Name}); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 
@@ -232,6 +260,9 @@ func (r Rendered) Files() []File {
 	}
 	for _, n := range r.Nodes {
 		addScript(n.Node.Name, "40-disks", n.Disks)
+	}
+	for _, n := range r.Lost {
+		addScript(r.Bootstrap.Name, "45-remove-lost-"+n.Name, r.Remove[n.Name])
 	}
 	addScript(r.Bootstrap.Name, "50-pool", r.Pool)
 	addScript(r.Bootstrap.Name, "60-export", r.Export)

@@ -147,7 +147,9 @@ func TestFilesPerHost(t *testing.T) {
 func allScripts(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for env, p := range map[string]Plan{"prod": prodPlan(), "stg": stgPlan()} {
+	lost := prodPlan() // a storage host gone for good: its removal script
+	lost.Lost = []Node{{Name: "prod-storage-9", Address: "10.10.3.39", Disks: []string{"/dev/sdb"}}}
+	for env, p := range map[string]Plan{"prod": prodPlan(), "stg": stgPlan(), "lost": lost} {
 		r, err := Render(p)
 		if err != nil {
 			t.Fatal(err)

@@ -42,6 +42,11 @@ type Args struct {
 	// MaxUnavailable worker-only nodes are upgraded at once when Channel changes
 	// (pm4ml:microk8s.upgrade.maxUnavailable); 0 means DefaultMaxUnavailable.
 	MaxUnavailable int
+	// Lost are masters and workers gone for good (hosts.Host.Lost): removed from the cluster from
+	// the first master (`remove-node --force`), never reached. Their membership steps, whose
+	// deletes would reach them or drain them, stay registered frozen (remotecmd: retained, inputs
+	// ignored) until their entries leave the configuration, which then only forgets them.
+	Lost []hosts.Host
 }
 
 // Cluster is the component: pm4ml:microk8s:Cluster.
@@ -116,6 +121,12 @@ func (a *Args) plan() (Plan, error) {
 		}
 		if h.Conn == nil || h.Identity == nil {
 			errs = append(errs, fmt.Errorf("microk8s: host %q has no SSH connection or identity (take hosts from the hosts component)", h.Name))
+		}
+	}
+	for _, h := range a.Lost {
+		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Roles: h.Roles})
+		if !h.Lost || h.Conn == nil {
+			errs = append(errs, fmt.Errorf("microk8s: lost host %q is not marked lost or has no connection (take Hosts.Lost from the hosts component)", h.Name))
 		}
 	}
 	if _, err := normalize(p); err != nil {
@@ -253,6 +264,28 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		joins = append(joins, drain)
 	}
 	c.KubeconfigStep = kc
+
+	// Lost nodes: removed from the first master once every master is a member (a master added
+	// in the same update to replace a lost one has joined), before finalize checks the nodes.
+	// Their membership steps stay registered, frozen: the drain and token steps (on a master,
+	// about the lost machine) and the join (on it); their deletes never run.
+	for _, l := range args.Lost {
+		rm, err := run(name+"-"+l.Name+"-remove", first, r.Remove[l.Name], remotecmd.Options{Subject: l.Identity}, []pulumi.Resource{gate, kc})
+		if err != nil {
+			return nil, err
+		}
+		joins = append(joins, rm)
+		// secret as the token and join steps were: their recorded stdin and outputs stay secret
+		frozen := remotecmd.Script{Step: r.Remove[l.Name].Step, Body: r.Remove[l.Name].Body, Secret: true}
+		for _, s := range []struct {
+			step string
+			on   hosts.Host
+		}{{"token", first}, {"join", l}, {"drain", first}} {
+			if _, err := run(name+"-"+l.Name+"-"+s.step, s.on, frozen, remotecmd.Options{Subject: l.Identity, Lost: true}, []pulumi.Resource{rm}); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	// 3. Labels, taints, addons, all nodes Ready.
 	// Finalize and backup are cluster-wide, applied from the first master (Movable: when it

@@ -132,6 +132,9 @@ type Plan struct {
 	// MaxUnavailable worker-only nodes are upgraded at once in a rolling upgrade; 0 means
 	// DefaultMaxUnavailable.
 	MaxUnavailable int
+	// Lost are nodes gone for good (pm4ml:hosts[].lost): in no list above, never reached; each is
+	// removed from the cluster from the first master (Rendered.Remove).
+	Lost []Node
 }
 
 // Rendered is what every node runs, keyed by node name.
@@ -178,6 +181,10 @@ type Rendered struct {
 	// RollOrder are the batches of the rolling upgrade, in order: each master alone (first
 	// master first, configuration order), then the worker-only nodes MaxUnavailable at a time.
 	RollOrder [][]string
+	// Remove per lost node: `microk8s remove-node --force` from the first master, which never
+	// reaches the node (the same script as a token step's delete; a control-plane node also
+	// leaves dqlite). It reports no change once the node is gone.
+	Remove map[string]remotecmd.Script
 }
 
 // Masters are the nodes with the master role, in configuration order.
@@ -231,6 +238,9 @@ func (r Rendered) Files() []File {
 			add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), r.Drain[j].DeleteBody)
 		}
 		if n.Name == r.FirstMaster.Name {
+			for _, l := range r.Plan.Lost {
+				add(n.Name, "35-remove-lost-"+l.Name+".sh", r.Remove[l.Name].Body)
+			}
 			add(n.Name, "90-finalize.sh", r.Finalize.Body)
 			add(n.Name, "91-backup.sh", r.Backup.Body)
 		}
@@ -292,6 +302,15 @@ func normalize(p Plan) (Plan, error) {
 		if n.Master() {
 			masters++
 		}
+	}
+	for _, n := range p.Lost {
+		switch {
+		case !grammar.Hostname.OK(n.Name):
+			bad("lost node name %q is not a DNS label (pm4ml:hosts[].name)", n.Name)
+		case seen[n.Name]:
+			bad("node %q is listed as lost and as a node: a lost host is removed, not joined", n.Name)
+		}
+		seen[n.Name] = true
 	}
 	if len(p.Nodes) > 0 && masters == 0 {
 		bad("pm4ml:hosts has no host with the role master: MicroK8s needs a first master to bootstrap the cluster; give at least one host the role master")
@@ -385,6 +404,13 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	}
 	if err := r.renderUpgrade(common); err != nil {
 		return r, err
+	}
+	r.Remove = map[string]remotecmd.Script{}
+	for _, n := range p.Lost {
+		td := tokenData{commonData: common, Node: n, Via: r.FirstMaster, Lost: true}
+		if r.Remove[n.Name], err = remotecmd.Render("microk8s-remove-lost", tmpl.Lookup("token-delete.sh.tmpl"), td); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -480,6 +506,7 @@ type tokenData struct {
 	Node Node
 	TTL  int
 	Via  Node // the master the step runs on
+	Lost bool // Node is gone for good: the delete script is the create of its removal step
 }
 
 type joinData struct {

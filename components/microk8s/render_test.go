@@ -219,6 +219,60 @@ func TestRenderValidation(t *testing.T) {
 	}
 }
 
+// lostPlan is prod whose third worker and first master are lost (gone for good).
+func lostPlan() microk8s.Plan {
+	p := planOf(hosts.Prod, prodNodes(), true, "ubuntu")
+	var live []microk8s.Node
+	for _, n := range p.Nodes {
+		if n.Name == "m1" || n.Name == "w3" {
+			p.Lost = append(p.Lost, n)
+		} else {
+			live = append(live, n)
+		}
+	}
+	p.Nodes = live
+	return p
+}
+
+// TestRenderLost: a lost node is in no list of the cluster (join order, finalize, rolling order),
+// and its removal, on the first live master, is `remove-node --force` that never reaches it: the
+// same script as a token step's delete, with its own header.
+func TestRenderLost(t *testing.T) {
+	r, err := microk8s.Render(lostPlan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.FirstMaster.Name != "m2" {
+		t.Errorf("first master %s, want m2 (m1 is lost)", r.FirstMaster.Name)
+	}
+	for _, lost := range []string{"m1", "w3"} {
+		if slices.Contains(r.JoinOrder, lost) || strings.Contains(r.Finalize.Body, lost) || slices.ContainsFunc(r.RollOrder, func(b []string) bool { return slices.Contains(b, lost) }) {
+			t.Errorf("%s is still in the join order, finalize or the rolling order", lost)
+		}
+		rm, ok := r.Remove[lost]
+		if !ok {
+			t.Fatalf("no removal of %s", lost)
+		}
+		for _, want := range []string{"# " + lost + " is lost (gone for good", "node='" + lost + "'", `microk8s remove-node "$node" --force`} {
+			if !strings.Contains(rm.Body, want) {
+				t.Errorf("%s's removal lacks %q", lost, want)
+			}
+		}
+		if !slices.ContainsFunc(r.Files(), func(f microk8s.File) bool { return f.Host == "m2" && f.Name == "35-remove-lost-"+lost+".sh" }) {
+			t.Errorf("the render lists no removal of %s on m2", lost)
+		}
+	}
+	// a token step's delete keeps its own header (no change for an existing stack)
+	if b := r.Token["w1"].DeleteBody; !strings.Contains(b, "# w1 leaves the configuration") || strings.Contains(b, "is lost") {
+		t.Errorf("a token delete's header changed:\n%.400s", b)
+	}
+	p := lostPlan()
+	p.Lost = append(p.Lost, p.Nodes[0])
+	if _, err := microk8s.Render(p); err == nil || !strings.Contains(err.Error(), "listed as lost and as a node") {
+		t.Errorf("a node both lost and live: %v", err)
+	}
+}
+
 // Every rendered script, create and delete, for prod, stg, a single node and root, passes
 // `bash -n` and `shellcheck -S style`.
 func TestRenderedScriptsPassShellcheck(t *testing.T) {
@@ -230,6 +284,7 @@ func TestRenderedScriptsPassShellcheck(t *testing.T) {
 		"prod":   planOf(hosts.Prod, prodNodes(), true, "ubuntu"),
 		"stg":    planOf(hosts.Stg, stgNodes(), false, "ubuntu"),
 		"single": planOf(hosts.Stg, stgNodes()[:1], false, "root"),
+		"lost":   lostPlan(),
 	}
 	dir := t.TempDir()
 	var paths []string

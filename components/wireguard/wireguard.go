@@ -38,6 +38,10 @@ type Args struct {
 	User string
 	// Interface is the interface and wg-quick@ unit name (default wg0).
 	Interface string
+	// Lost are HAProxy hosts gone for good (hosts.Host.Lost): their steps stay registered,
+	// frozen (remotecmd: inputs ignored, retained), so that their delete, which stops the
+	// interface on the host, never tries to reach them.
+	Lost []hosts.Host
 }
 
 // VPN is the component.
@@ -123,6 +127,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		cmd := cmds[0]
 		c.Steps[h.Name] = cmd
 		c.Done = append(c.Done, cmd)
+	}
+	for _, h := range args.Lost {
+		if !h.Lost {
+			return nil, fmt.Errorf("wireguard %s: host %s is passed as lost but not marked lost (take Hosts.Lost from the hosts component)", name, h.Name)
+		}
+		if len(rendered) == 0 {
+			break // validation keeps a live HAProxy host; nothing to freeze the step with
+		}
+		frozen := remotecmd.Script{Step: rendered[0].Script.Step, Body: rendered[0].Script.Body, Secret: true}
+		if _, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, h.Name), h, frozen, remotecmd.Options{User: args.User}, pulumi.Parent(c)); err != nil {
+			return nil, err
+		}
 	}
 
 	c.Enabled = pulumi.Bool(true).ToBoolOutput()

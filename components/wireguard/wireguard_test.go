@@ -316,3 +316,50 @@ func TestVPNBadPrivateKeyDoesNotLeak(t *testing.T) {
 		t.Errorf("error %q must name pm4ml:wireguardPrivateKey and not contain its value", err)
 	}
 }
+
+// TestVPNLostHost: the step of a lost HAProxy host stays registered, frozen (every input ignored)
+// and retained (its delete, which stops the interface on that host, never runs); it is not among
+// the steps that later layers wait for, nor in the hosts output. A host passed as lost but not
+// marked lost is refused.
+func TestVPNLostHost(t *testing.T) {
+	var s seen
+	lost := testHost("lb3", "10.0.0.23", hosts.RoleHAProxy)
+	lost.Lost = true
+	m, err := runMocks(t, func(ctx *pulumi.Context) error {
+		a := enabledArgs(nil)
+		a.Lost = []hosts.Host{lost}
+		c, err := New(ctx, "wireguard", a)
+		if err != nil {
+			return err
+		}
+		if len(c.Steps) != 2 || len(c.Done) != 2 {
+			t.Errorf("Steps/Done: %v %v", c.Steps, c.Done)
+		}
+		watch(ctx, c, &s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Named(t, "wireguard-lb3")
+	if !r.RetainOnDelete || !slices.Equal(r.IgnoreChanges, []string{"*"}) {
+		t.Errorf("wireguard-lb3: retain %v ignore %v, want frozen", r.RetainOnDelete, r.IgnoreChanges)
+	}
+	for _, n := range []string{"wireguard-lb1", "wireguard-lb2"} {
+		if r := m.Named(t, n); r.RetainOnDelete || len(r.IgnoreChanges) != 0 {
+			t.Errorf("%s is frozen or retained", n)
+		}
+	}
+	if !slices.Equal(s.hosts, []string{"lb1", "lb2"}) {
+		t.Errorf("hosts output %v", s.hosts)
+	}
+	_, err = runMocks(t, func(ctx *pulumi.Context) error {
+		a := enabledArgs(nil)
+		a.Lost = []hosts.Host{testHost("lb3", "10.0.0.23", hosts.RoleHAProxy)}
+		_, err := New(ctx, "wireguard", a)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "not marked lost") {
+		t.Errorf("an unmarked lost host: %v", err)
+	}
+}
