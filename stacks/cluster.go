@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -15,10 +16,10 @@ import (
 
 // The cluster layer's plans, shared by Build (via the components' Args) and Render.
 
-// kubernetesNodes are the masters and workers in configuration order.
+// kubernetesNodes are the live masters and workers in configuration order.
 func (c *Config) kubernetesNodes() []HostSpec {
 	var out []HostSpec
-	for _, h := range c.Hosts {
+	for _, h := range c.Live() {
 		if hosts.NewRoles(h.Roles...).IsKubernetesNode() {
 			out = append(out, h)
 		}
@@ -33,6 +34,11 @@ func (c *Config) MicroK8sPlan() microk8s.Plan {
 	for _, h := range c.kubernetesNodes() {
 		p.Nodes = append(p.Nodes, microk8s.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
 	}
+	for _, h := range c.LostHosts() {
+		if rs := hosts.NewRoles(h.Roles...); rs.IsKubernetesNode() {
+			p.Lost = append(p.Lost, microk8s.Node{Name: h.Name, Address: h.Address, Roles: rs})
+		}
+	}
 	return p
 }
 
@@ -41,6 +47,11 @@ func (c *Config) MicroCephPlan() microceph.Plan {
 	p := microceph.Plan{Channel: c.Ceph.Channel, Pool: c.Ceph.Pool, ReplicationSize: c.Ceph.ReplicationSize}
 	for _, h := range c.HostsWith(hosts.RoleStorage) {
 		p.Nodes = append(p.Nodes, microceph.Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	for _, h := range c.LostHosts() {
+		if slices.Contains(h.Roles, hosts.RoleStorage) {
+			p.Lost = append(p.Lost, microceph.Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+		}
 	}
 	return p
 }
@@ -111,7 +122,7 @@ func withRole(r hosts.Role) func(hosts.Roles) bool {
 
 // buildCluster registers the cluster layer: MicroK8s and MicroCeph on their prepared hosts, the
 // storage classes once both are ready, and the optional VPN.
-func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, done map[string]pulumi.Resource) (*Cluster, error) {
+func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.Host, done map[string]pulumi.Resource) (*Cluster, error) {
 	k8sNodes := selectHosts(hs, hosts.Roles.IsKubernetesNode)
 	storageNodes := selectHosts(hs, withRole(hosts.RoleStorage))
 	lbs := selectHosts(hs, withRole(hosts.RoleHAProxy))
@@ -124,13 +135,14 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 		// Join tokens are derived (HMAC) from the SSH key, a secret the program already holds:
 		// stable across runs, never random, never in a script.
 		JoinSecret: sec.SSHPrivateKey, After: done, User: c.SSH.User, MaxUnavailable: plan.MaxUnavailable,
+		Lost: selectHosts(lost, hosts.Roles.IsKubernetesNode),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("microk8s: %w", err)
 	}
 	cl.MicroCeph, err = microceph.New(ctx, "microceph", &microceph.Args{
 		Hosts: storageNodes, Channel: c.Ceph.Channel, Pool: c.Ceph.Pool, ReplicationSize: c.Ceph.ReplicationSize,
-		After: done, User: c.SSH.User,
+		After: done, User: c.SSH.User, Lost: selectHosts(lost, withRole(hosts.RoleStorage)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("microceph: %w", err)
@@ -158,7 +170,7 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs []hosts.Host, 
 	ws := c.WireGuardSettings()
 	cl.WireGuard, err = wireguard.New(ctx, "wireguard", &wireguard.Args{
 		Enabled: c.WireGuard.Enabled, Hosts: lbs, Port: ws.Port, Address: ws.Address, Peers: ws.Peers,
-		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User,
+		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User, Lost: selectHosts(lost, withRole(hosts.RoleHAProxy)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wireguard: %w", err)

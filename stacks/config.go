@@ -125,6 +125,13 @@ type HostSpec struct {
 	Proxmox *ProxmoxPlacement `json:"proxmox,omitempty"`
 	// Sizing overrides the guide's sizing of the host's roles (larger values only).
 	Sizing *hosts.Sizing `json:"sizing,omitempty"`
+	// Lost marks a host gone for good (dead hardware, a VM that cannot come back): it is never
+	// reached again. It leaves every other host's configuration (peers, firewall, HAProxy
+	// backends, rolling order, verification) and its cluster memberships are removed from a
+	// survivor (MicroK8s: remove-node --force from the first master); the steps that would reach
+	// it are kept frozen in the state. Once an update with it lost has succeeded, remove the
+	// entry: that update only forgets it. Role minimums count the hosts that are not lost.
+	Lost bool `json:"lost,omitempty"`
 }
 
 // ProxmoxPlacement is where a VM is cloned.

@@ -163,10 +163,32 @@ func applyDefaults(c *Config) {
 	}
 }
 
-// HostsWith lists the hosts that carry role r, in config order.
-func (c *Config) HostsWith(r hosts.Role) []HostSpec {
+// Live are the hosts not marked lost, in config order: every plan is made of them.
+func (c *Config) Live() []HostSpec {
 	var out []HostSpec
 	for _, h := range c.Hosts {
+		if !h.Lost {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// LostHosts are the hosts marked lost, in config order.
+func (c *Config) LostHosts() []HostSpec {
+	var out []HostSpec
+	for _, h := range c.Hosts {
+		if h.Lost {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// HostsWith lists the live hosts that carry role r, in config order.
+func (c *Config) HostsWith(r hosts.Role) []HostSpec {
+	var out []HostSpec
+	for _, h := range c.Live() {
 		if slices.Contains(h.Roles, r) {
 			out = append(out, h)
 		}
@@ -188,7 +210,7 @@ func (c *Config) Topology() network.Topology {
 	if c.HAProxy.StatsEnabled {
 		t.StatsPort = c.HAProxy.StatsPort
 	}
-	for _, h := range c.Hosts {
+	for _, h := range c.Live() {
 		t.Nodes = append(t.Nodes, network.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
 	}
 	return t

@@ -85,7 +85,7 @@ func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 	for i, h := range hs.Hosts {
 		done[h.Name] = st.Prep[i].Done
 	}
-	if st.Cluster, err = buildCluster(ctx, cfg, sec, hs.Hosts, done); err != nil {
+	if st.Cluster, err = buildCluster(ctx, cfg, sec, hs.Hosts, hs.Lost, done); err != nil {
 		return nil, err
 	}
 	ctx.Export("kubeconfig", st.Cluster.MicroK8s.Kubeconfig)
@@ -135,7 +135,7 @@ func (c *Config) HostsArgs(sec Secrets) *hosts.Args {
 		}
 	}
 	for _, h := range c.Hosts {
-		s := hosts.Spec{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h), CephDisks: h.CephDisks}
+		s := hosts.Spec{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h), CephDisks: h.CephDisks, Lost: h.Lost}
 		if h.Proxmox != nil {
 			s.ProxmoxNode, s.VMID = h.Proxmox.Node, h.Proxmox.VMID
 		}
@@ -144,11 +144,12 @@ func (c *Config) HostsArgs(sec Secrets) *hosts.Args {
 	return a
 }
 
-// PrepPlans are the host-preparation plans, in host order. The render command uses the same.
+// PrepPlans are the host-preparation plans of the live hosts, in host order (Hosts.Hosts' order).
+// The render command uses the same.
 func (c *Config) PrepPlans() []hostprep.Plan {
 	topo := c.Topology()
 	out := make([]hostprep.Plan, 0, len(c.Hosts))
-	for _, h := range c.Hosts {
+	for _, h := range c.Live() {
 		out = append(out, hostprep.Plan{
 			Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h),
 			CephDisks: h.CephDisks, Lab: c.Lab, Peers: c.peersOf(h), NTPServers: c.Network.NTPServers, Topology: topo,
@@ -169,7 +170,7 @@ func (c *Config) peersOf(h HostSpec) []hostprep.Peer {
 	}
 	storage := func(x HostSpec) bool { return hosts.NewRoles(x.Roles...).Has(hosts.RoleStorage) }
 	var peers []hostprep.Peer
-	for _, x := range c.Hosts {
+	for _, x := range c.Live() {
 		if x.Name == h.Name || (node(h) && node(x)) || (storage(h) && storage(x)) {
 			peers = append(peers, hostprep.Peer{Name: x.Name, Address: x.Address})
 		}

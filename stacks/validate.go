@@ -213,7 +213,8 @@ func (x *v) hosts(c *Config, subnet netip.Prefix) {
 		}
 		if h.Address == "" {
 			x.add(k("address"), "is not set", "set the host's static IPv4 address (guide 1.2)")
-		} else if x.addrIn(k("address"), h.Address, subnet) {
+		} else if x.addrIn(k("address"), h.Address, subnet) && !h.Lost {
+			// a lost host is never reached: a live host may take its address
 			if j, dup := addrs[h.Address]; dup {
 				x.add(k("address"), fmt.Sprintf("%s is also the address of hosts[%d]", h.Address, j), "give every host its own address")
 			}
@@ -403,7 +404,7 @@ func (x *v) clusterSettings(c *Config) {
 	}
 	// A rolling upgrade keeps at least one worker-only node serving (when there are two or more).
 	workerOnly := 0
-	for _, h := range c.Hosts {
+	for _, h := range c.Live() {
 		if slices.Contains(h.Roles, hosts.RoleWorker) && !slices.Contains(h.Roles, hosts.RoleMaster) {
 			workerOnly++
 		}
@@ -436,7 +437,7 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 		x.add(key("haproxy.publicVip"), "is not set", "set the private address the perimeter firewall NATs the public IP to (guide 5.7)")
 	} else if x.addrIn(key("haproxy.publicVip"), h.PublicVIP, subnet) {
 		for i, host := range c.Hosts {
-			if host.Address == h.PublicVIP && !(len(lbs) == 1 && lbs[0].Name == host.Name) {
+			if host.Address == h.PublicVIP && !host.Lost && !(len(lbs) == 1 && lbs[0].Name == host.Name) {
 				x.add(key("haproxy.publicVip"), fmt.Sprintf("%s is the address of hosts[%d] (%s)", h.PublicVIP, i, host.Name),
 					"use a free address for the VIP (with one HAProxy host it may be that host's address, then set pm4ml:haproxy.internalVip to another address)")
 			}
@@ -452,7 +453,7 @@ func (x *v) haproxy(c *Config, subnet netip.Prefix) {
 	default:
 		if x.addrIn(key("haproxy.internalVip"), h.InternalVIP, subnet) && len(lbs) > 1 {
 			for i, host := range c.Hosts {
-				if host.Address == h.InternalVIP {
+				if host.Address == h.InternalVIP && !host.Lost {
 					x.add(key("haproxy.internalVip"), fmt.Sprintf("%s is the address of hosts[%d] (%s)", h.InternalVIP, i, host.Name), "with two HAProxy hosts use a free address (a VRRP VIP)")
 				}
 			}
