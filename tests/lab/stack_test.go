@@ -122,6 +122,7 @@ func TestStackLab(t *testing.T) {
 	t.Run("6b-ceph-upgrade", func(t *testing.T) { l.t = t; l.cephUpgrade() })
 	t.Run("7-lb-change", func(t *testing.T) { l.t = t; l.lbChange() })
 	t.Run("8-remove-first-master", func(t *testing.T) { l.t = t; l.removeFirstMaster() })
+	t.Run("9-lost-worker", func(t *testing.T) { l.t = t; l.lostWorker() })
 }
 
 // freshUp is the lab stack's first `pulumi up` and what it must have built (TestStackLab's
@@ -616,6 +617,20 @@ func (l *stackLab) checkFailover() {
 // --- 5. remove a worker
 
 // configWithout writes the stack file without host h5 (or with it again).
+// containerInit is the PID of a lab host's machine: the init of its container (killing it ends
+// every process of the container's PID namespace at once, as a power cut would; systemd-nspawn
+// then exits).
+func (l *stackLab) containerInit(host string) int {
+	t := l.t
+	t.Helper()
+	nspawn := readPID(t, filepath.Join(l.dir, "run", host+".pid"))
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawn, nspawn))
+	if err != nil || len(strings.Fields(string(kids))) != 1 {
+		t.Fatalf("%s's container init (child of systemd-nspawn %d): %v %q", host, nspawn, err, kids)
+	}
+	return atoi(t, strings.Fields(string(kids))[0])
+}
+
 func (l *stackLab) setWorker5(present bool) {
 	l.t.Helper()
 	b, err := os.ReadFile(l.cfgFile)
@@ -692,14 +707,7 @@ func (l *stackLab) addWorkerHostDown() {
 	for _, s := range steps {
 		planned[resName(s.URN)] = true
 	}
-	// h5's machine: the init of its container (killing it ends every process of the container's
-	// PID namespace at once, as a power cut would; systemd-nspawn then exits).
-	nspawn := readPID(t, filepath.Join(l.dir, "run", "h5.pid"))
-	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawn, nspawn))
-	if err != nil || len(strings.Fields(string(kids))) != 1 {
-		t.Fatalf("h5's container init (child of systemd-nspawn %d): %v %q", nspawn, err, kids)
-	}
-	pid := atoi(t, strings.Fields(string(kids))[0])
+	pid := l.containerInit("h5")
 	var once sync.Once
 	killed := ""
 	out, err := l.pulumi(30*time.Minute, "", func(line string) {

@@ -262,6 +262,8 @@ type stateResource struct {
 	Inputs       map[string]any `json:"inputs"`
 	Outputs      map[string]any `json:"outputs"`
 	Dependencies []string       `json:"dependencies"`
+	// RetainOnDelete: removing it from the program only forgets it (its delete never runs).
+	RetainOnDelete bool `json:"retainOnDelete"`
 }
 
 func (l *stackLab) export() []stateResource {
