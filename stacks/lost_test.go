@@ -34,7 +34,11 @@ func markLost(t *testing.T, src *FileSource, name, replacement, address string) 
 			if h["name"] == name {
 				h["lost"] = true
 				if replacement != "" {
-					hs = append(hs, map[string]any{"name": replacement, "address": address, "roles": h["roles"]})
+					r := map[string]any{"name": replacement, "address": address, "roles": h["roles"]}
+					if d, ok := h["cephDisks"]; ok {
+						r["cephDisks"] = d
+					}
+					hs = append(hs, r)
 				}
 				return hs
 			}
@@ -51,7 +55,7 @@ func TestLostHostValidation(t *testing.T) {
 	src := stackSource(t, "prod")
 	markLost(t, src, "prod-worker-3", "", "")
 	_, err := Load(src)
-	if err == nil || !strings.Contains(err.Error(), "has 2 worker(s); prod needs at least 3") {
+	if err == nil || !strings.Contains(err.Error(), "has 2 worker(s); prod needs at least 3 (the 1 lost host(s) do not count)") || !strings.Contains(err.Error(), "a lost host is replaced by a new entry") {
 		t.Fatalf("a lost worker without replacement: %v, want the worker count refused", err)
 	}
 	src = stackSource(t, "prod")
@@ -66,35 +70,47 @@ func TestLostHostValidation(t *testing.T) {
 	}
 }
 
-var lostMembership = regexp.MustCompile(`^microk8s-(prod-worker-3|prod-master-1)-(join|token|drain)$`)
+var lostMembership = regexp.MustCompile(`^(microk8s-(prod-worker-3|prod-master-1)-(join|token|drain)|microceph-prod-storage-1-(member|disks))$`)
 
-// TestDeployLostHost: prod with a lost worker and a lost master, each replaced. Nothing of theirs
-// runs anywhere: no configuration of another host names them; their MicroK8s membership steps
-// (join on the host, token and drain on a master) are registered frozen (every input ignored) and
-// retained; each is removed from the first live master (a lost first master: from the next one)
-// after every master's join and before finalize; their other steps are not registered.
+// TestDeployLostHost: prod with a lost worker, a lost master (the first), a lost storage host (the
+// bootstrap one) and a lost HAProxy host, each replaced. Nothing of theirs runs anywhere: no
+// configuration of another host names them; the steps whose deletes would reach them (MicroK8s
+// join on the host, token and drain on a master; MicroCeph member and disks) are registered
+// frozen (every input ignored) and retained; each node is removed from the first live master
+// after every master's join and before finalize, the storage host from the next storage host;
+// their other steps are not registered.
 func TestDeployLostHost(t *testing.T) {
 	src := stackSource(t, "prod")
 	markLost(t, src, "prod-worker-3", "prod-worker-4", "10.10.2.24")
 	markLost(t, src, "prod-master-1", "prod-master-4", "10.10.1.14")
+	markLost(t, src, "prod-storage-1", "prod-storage-4", "10.10.3.34")
+	markLost(t, src, "prod-lb-1", "prod-lb-3", "10.10.0.13")
 	m, b := runBuild(t, src)
-	for _, lost := range []struct{ name, addr string }{{"prod-worker-3", "10.10.2.23"}, {"prod-master-1", "10.10.1.11"}} {
+	for _, lost := range []struct {
+		name, addr string
+		frozen     []string
+	}{
+		{"prod-worker-3", "10.10.2.23", []string{"microk8s-prod-worker-3-join", "microk8s-prod-worker-3-token", "microk8s-prod-worker-3-drain"}},
+		{"prod-master-1", "10.10.1.11", []string{"microk8s-prod-master-1-join", "microk8s-prod-master-1-token", "microk8s-prod-master-1-drain"}},
+		{"prod-storage-1", "10.10.3.31", []string{"microceph-prod-storage-1-member", "microceph-prod-storage-1-disks"}},
+		{"prod-lb-1", "10.10.0.11", nil},
+	} {
 		if _, ok := b.Addresses[lost.name]; ok {
 			t.Errorf("hosts output lists %s", lost.name)
 		}
-		frozen := map[string]bool{}
+		var frozen []string
 		for _, r := range m.Resources {
 			if !r.Custom {
 				continue
 			}
-			switch r.Name {
-			case "microk8s-" + lost.name + "-join", "microk8s-" + lost.name + "-token", "microk8s-" + lost.name + "-drain":
+			switch {
+			case slices.Contains(lost.frozen, r.Name):
 				if !slices.Equal(r.IgnoreChanges, []string{"*"}) || !r.RetainOnDelete {
 					t.Errorf("%s: ignoreChanges %v retainOnDelete %v, want frozen and retained", r.Name, r.IgnoreChanges, r.RetainOnDelete)
 				}
-				frozen[r.Name] = true
+				frozen = append(frozen, r.Name)
 				continue
-			case "microk8s-" + lost.name + "-remove":
+			case strings.HasSuffix(r.Name, "-"+lost.name+"-remove"):
 				continue
 			}
 			if (r.RetainOnDelete || slices.Contains(r.IgnoreChanges, "*")) && !lostMembership.MatchString(r.Name) {
@@ -110,9 +126,14 @@ func TestDeployLostHost(t *testing.T) {
 				}
 			})
 		}
-		if len(frozen) != 3 {
-			t.Errorf("%s: frozen steps %v, want its join, token and drain", lost.name, frozen)
+		if len(frozen) != len(lost.frozen) {
+			t.Errorf("%s: frozen steps %v, want %v", lost.name, frozen, lost.frozen)
 		}
+	}
+	st := m.Named(t, "microceph-prod-storage-1-remove")
+	checkConnection(t, st, "10.10.3.32", true)
+	if !m.DependsOnTransitively(t, "microceph-prod-storage-1-remove", "microceph-prod-storage-4-member") || !m.DependsOn(t, "microceph-pool", "microceph-prod-storage-1-remove") {
+		t.Errorf("the storage host's removal is not between the last join and the pool")
 	}
 	// Removals run on the first live master, after the masters joined, before finalize.
 	for _, n := range []string{"prod-worker-3", "prod-master-1"} {
@@ -128,6 +149,21 @@ func TestDeployLostHost(t *testing.T) {
 		}
 		if !m.DependsOn(t, "microk8s-finalize", "microk8s-"+n+"-remove") {
 			t.Errorf("finalize does not wait for %s's removal", n)
+		}
+	}
+	// The render command writes the removals the program runs, on the first live master.
+	cfg, err := LoadForRender(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"prod-worker-3", "prod-master-1"} {
+		_, body := scriptOf(t, m.Named(t, "microk8s-"+n+"-remove"))
+		if !slices.ContainsFunc(arts, func(a Artifact) bool { return strings.HasPrefix(a.Path, "prod-master-2/") && a.Content == body }) {
+			t.Errorf("the render has no file on prod-master-2 with %s's removal as the program runs it", n)
 		}
 	}
 }

@@ -111,6 +111,10 @@ func renderAll(c *Config) (rendered, error) {
 			out[len(out)-1].Output = true
 		}
 	}
+	// lost nodes are removed from the first master once the masters joined
+	for _, l := range k.Plan.Lost {
+		add(first, "microk8s", k.Remove[l.Name], InputNone, l.Name)
+	}
 	add(first, "microk8s", k.Finalize, InputNone, "")
 	// the rolling upgrade: the backup, then each node's step in the order the program runs them
 	add(first, "microk8s", k.Backup, InputNone, "")
@@ -142,6 +146,9 @@ func renderAll(c *Config) (rendered, error) {
 	}
 	for _, n := range m.Nodes {
 		add(n.Node.Name, "microceph", n.Disks, InputNone, "")
+	}
+	for _, l := range m.Lost { // lost storage hosts, removed from the bootstrap host before the pool
+		add(m.Bootstrap.Name, "microceph", m.Remove[l.Name], InputNone, l.Name)
 	}
 	add(m.Bootstrap.Name, "microceph", m.Pool, InputNone, "")
 	add(m.Bootstrap.Name, "microceph", m.Export, InputNone, "")

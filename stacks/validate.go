@@ -293,21 +293,28 @@ func (x *v) environmentPolicy(c *Config) {
 	count := func(r hosts.Role) int { return len(c.HostsWith(r)) }
 	masters, workers, lbs, storage, bastions := count(hosts.RoleMaster), count(hosts.RoleWorker), count(hosts.RoleHAProxy), count(hosts.RoleStorage), count(hosts.RoleBastion)
 	k := key("hosts")
+	// the counts are of the live hosts: with lost ones, every fix says so
+	add := x.add
+	if lost := c.LostHosts(); len(lost) > 0 {
+		add = func(k, problem, fix string) {
+			x.add(k, problem+fmt.Sprintf(" (the %d lost host(s) do not count)", len(lost)), fix+"; a lost host is replaced by a new entry")
+		}
+	}
 	if bastions > 1 {
-		x.add(k, fmt.Sprintf("has %d bastion hosts", bastions), "keep at most one bastion (guide 4.1)")
+		add(k, fmt.Sprintf("has %d bastion hosts", bastions), "keep at most one bastion (guide 4.1)")
 	}
 	if c.Environment == hosts.Prod {
 		if masters != 3 {
-			x.add(k, fmt.Sprintf("has %d master(s); prod needs exactly 3 dedicated masters", masters), "give three hosts the master role (guide 4.1, 4.4)")
+			add(k, fmt.Sprintf("has %d master(s); prod needs exactly 3 dedicated masters", masters), "give three hosts the master role (guide 4.1, 4.4)")
 		}
 		if workers < 3 {
-			x.add(k, fmt.Sprintf("has %d worker(s); prod needs at least 3", workers), "give at least three hosts the worker role (guide 4.1)")
+			add(k, fmt.Sprintf("has %d worker(s); prod needs at least 3", workers), "give at least three hosts the worker role (guide 4.1)")
 		}
 		if lbs != 2 {
-			x.add(k, fmt.Sprintf("has %d HAProxy host(s); prod needs 2 for high availability", lbs), "give two hosts the haproxy role (guide 4.1, 5.5)")
+			add(k, fmt.Sprintf("has %d HAProxy host(s); prod needs 2 for high availability", lbs), "give two hosts the haproxy role (guide 4.1, 5.5)")
 		}
 		if storage < 3 {
-			x.add(k, fmt.Sprintf("has %d storage host(s); prod needs at least 3", storage), "give at least three hosts the storage role (guide 4.1)")
+			add(k, fmt.Sprintf("has %d storage host(s); prod needs at least 3", storage), "give at least three hosts the storage role (guide 4.1)")
 		}
 		if c.RiskAcceptance != "" && placeholderRe.MatchString(c.RiskAcceptance) {
 			x.add(key("riskAcceptance"), fmt.Sprintf("%q is a placeholder", c.RiskAcceptance), "set the reference of the approved risk acceptance")
@@ -315,16 +322,16 @@ func (x *v) environmentPolicy(c *Config) {
 		return
 	}
 	if masters < 1 {
-		x.add(k, "has no master", "give at least one host the master role")
+		add(k, "has no master", "give at least one host the master role")
 	}
 	if workers < 1 {
-		x.add(k, "has no worker", "give at least one host the worker role (stg may combine master+worker, guide 4.2)")
+		add(k, "has no worker", "give at least one host the worker role (stg may combine master+worker, guide 4.2)")
 	}
 	if lbs < 1 || lbs > 2 {
-		x.add(k, fmt.Sprintf("has %d HAProxy hosts", lbs), "give one (stg) or two hosts the haproxy role")
+		add(k, fmt.Sprintf("has %d HAProxy hosts", lbs), "give one (stg) or two hosts the haproxy role")
 	}
 	if storage < 1 {
-		x.add(k, "has no storage host", "give at least one host the storage role (guide 4.2)")
+		add(k, "has no storage host", "give at least one host the storage role (guide 4.2)")
 	}
 }
 

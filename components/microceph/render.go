@@ -217,7 +217,7 @@ func Render(p Plan) (Rendered, error) {
 	out.Export.Secret = true
 	out.Remove, out.Lost = map[string]remotecmd.Script{}, p.Lost
 	for _, n := range p.Lost {
-		if out.Remove[n.Name], err = render("microceph-remove-lost", "remove-lost.sh.tmpl", removeData{Name: boot.Name, Lost: n.Name}); err != nil {
+		if out.Remove[n.Name], err = render("microceph-remove-lost-"+n.Name, "remove-lost.sh.tmpl", removeData{Name: boot.Name, Lost: n.Name}); err != nil {
 			return out, err
 		}
 	}

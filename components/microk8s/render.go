@@ -408,7 +408,7 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	r.Remove = map[string]remotecmd.Script{}
 	for _, n := range p.Lost {
 		td := tokenData{commonData: common, Node: n, Via: r.FirstMaster, Lost: true}
-		if r.Remove[n.Name], err = remotecmd.Render("microk8s-remove-lost", tmpl.Lookup("token-delete.sh.tmpl"), td); err != nil {
+		if r.Remove[n.Name], err = remotecmd.Render("microk8s-remove-lost-"+n.Name, tmpl.Lookup("token-delete.sh.tmpl"), td); err != nil {
 			return r, err
 		}
 	}
