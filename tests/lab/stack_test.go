@@ -123,6 +123,7 @@ func TestStackLab(t *testing.T) {
 	t.Run("7-lb-change", func(t *testing.T) { l.t = t; l.lbChange() })
 	t.Run("8-remove-first-master", func(t *testing.T) { l.t = t; l.removeFirstMaster() })
 	t.Run("9-lost-worker", func(t *testing.T) { l.t = t; l.lostWorker() })
+	t.Run("10-lost-storage-host", func(t *testing.T) { l.t = t; l.lostStorageHost() })
 }
 
 // freshUp is the lab stack's first `pulumi up` and what it must have built (TestStackLab's

@@ -95,8 +95,14 @@ mc_max_size() {
   echo "$m"
 }
 
+# mc_osds: the OSD map's ids (the disks' OSDs, the purged ones excepted), sorted.
+mc_osds() {
+  local id
+  awk 'NF {print $1}' "$C/disks" | sort -n | while read -r id; do [ -e "$C/purged/$id" ] || echo "$id"; done
+}
+
 # mc_osd_count
-mc_osd_count() { awk 'NF {n++} END {print n + 0}' "$C/disks"; }
+mc_osd_count() { mc_osds | awk 'NF {n++} END {print n + 0}'; }
 
 # mc_config KEY DEFAULT: a Ceph config value of the cluster.
 mc_config() { cat "$C/config/$1" 2>/dev/null || echo "$2"; }
