@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 )
 
@@ -78,18 +76,7 @@ func TestLostHostGraph(t *testing.T) {
 	lost := testHost("s3", "10.0.0.3", sixDisks()...)
 	lost.Lost = true
 	hs := []hosts.Host{testHost("s1", "10.0.0.1", sixDisks()...), testHost("s2", "10.0.0.2", sixDisks()...)}
-	m := runMocks(t, func(ctx *pulumi.Context) error {
-		after := map[string]pulumi.Resource{}
-		for _, h := range hs {
-			p, err := newPrep(ctx, "prep-"+h.Name)
-			if err != nil {
-				return err
-			}
-			after[h.Name] = p
-		}
-		_, err := New(ctx, "ceph", &Args{Hosts: hs, Channel: "squid/stable", Pool: "rbd-pm4ml", ReplicationSize: 2, After: after, User: "ubuntu", Lost: []hosts.Host{lost}})
-		return err
-	})
+	m, _ := deploy(t, hs, 2, lost)
 	rm := m.Named(t, "ceph-s3-remove")
 	if connHost(t, rm) != "10.0.0.1" || rm.RetainOnDelete || slices.Contains(rm.IgnoreChanges, "*") {
 		t.Errorf("ceph-s3-remove runs on %s (retain %v, ignore %v), want the bootstrap host 10.0.0.1, live", connHost(t, rm), rm.RetainOnDelete, rm.IgnoreChanges)

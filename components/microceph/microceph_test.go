@@ -104,9 +104,9 @@ type result struct {
 	readyIsExport, readyOK bool
 }
 
-// deploy registers a cluster of the given hosts (each with a prep stand-in) and captures its
-// outputs.
-func deploy(t *testing.T, hs []hosts.Host, size int) (*mocktest.Mocks, *result) {
+// deploy registers a cluster of the given hosts (each with a prep stand-in) and the lost ones,
+// and captures its outputs.
+func deploy(t *testing.T, hs []hosts.Host, size int, lost ...hosts.Host) (*mocktest.Mocks, *result) {
 	t.Helper()
 	res := &result{}
 	m := runMocks(t, func(ctx *pulumi.Context) error {
@@ -118,7 +118,7 @@ func deploy(t *testing.T, hs []hosts.Host, size int) (*mocktest.Mocks, *result) 
 			}
 			after[h.Name] = p
 		}
-		c, err := New(ctx, "ceph", &Args{Hosts: hs, Channel: "squid/stable", Pool: "rbd-pm4ml", ReplicationSize: size, After: after, User: "ubuntu"})
+		c, err := New(ctx, "ceph", &Args{Hosts: hs, Channel: "squid/stable", Pool: "rbd-pm4ml", ReplicationSize: size, After: after, User: "ubuntu", Lost: lost})
 		if err != nil {
 			return err
 		}
