@@ -165,24 +165,26 @@ func applyDefaults(c *Config) {
 
 // Live are the hosts not marked lost, in config order: every plan is made of them.
 func (c *Config) Live() []HostSpec {
-	var out []HostSpec
-	for _, h := range c.Hosts {
-		if !h.Lost {
-			out = append(out, h)
-		}
-	}
-	return out
+	live, _ := c.partition()
+	return live
 }
 
 // LostHosts are the hosts marked lost, in config order.
 func (c *Config) LostHosts() []HostSpec {
-	var out []HostSpec
+	_, lost := c.partition()
+	return lost
+}
+
+// partition splits the hosts into the live and the lost ones, each in config order.
+func (c *Config) partition() (live, lost []HostSpec) {
 	for _, h := range c.Hosts {
 		if h.Lost {
-			out = append(out, h)
+			lost = append(lost, h)
+		} else {
+			live = append(live, h)
 		}
 	}
-	return out
+	return live, lost
 }
 
 // HostsWith lists the live hosts that carry role r, in config order.

@@ -148,32 +148,46 @@ func (c *Config) HostsArgs(sec Secrets) *hosts.Args {
 // The render command uses the same.
 func (c *Config) PrepPlans() []hostprep.Plan {
 	topo := c.Topology()
-	out := make([]hostprep.Plan, 0, len(c.Hosts))
-	for _, h := range c.Live() {
+	live := c.Live()
+	peers := peerLists(live)
+	out := make([]hostprep.Plan, 0, len(live))
+	for _, h := range live {
 		out = append(out, hostprep.Plan{
 			Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...), Sizing: c.SizingOf(h),
-			CephDisks: h.CephDisks, Lab: c.Lab, Peers: c.peersOf(h), NTPServers: c.Network.NTPServers, Topology: topo,
+			CephDisks: h.CephDisks, Lab: c.Lab, Peers: peers(h), NTPServers: c.Network.NTPServers, Topology: topo,
 		})
 	}
 	return out
 }
 
-// peersOf are the hosts h resolves by name (its /etc/hosts block): itself and the members of
-// the clusters it belongs to, which join by name: the Kubernetes nodes (masters, workers) for a
-// node, the storage hosts for a storage host. An HAProxy host or bastion needs only itself (its
-// configurations carry addresses). So adding or removing a worker touches the /etc/hosts of the
-// Kubernetes nodes only.
-func (c *Config) peersOf(h HostSpec) []hostprep.Peer {
-	node := func(x HostSpec) bool {
+// peerLists gives the hosts each of live resolves by name (its /etc/hosts block): itself and
+// the members of the clusters it belongs to, which join by name: the Kubernetes nodes (masters,
+// workers) for a node, the storage hosts for a storage host. An HAProxy host or bastion needs
+// only itself (its configurations carry addresses). So adding or removing a worker touches the
+// /etc/hosts of the Kubernetes nodes only. The list of a node or storage host depends only on
+// those two roles, so each such list is built once and shared: O(n) for the stack, not O(n^2).
+func peerLists(live []HostSpec) func(HostSpec) []hostprep.Peer {
+	class := func(x HostSpec) (node, storage bool) {
 		r := hosts.NewRoles(x.Roles...)
-		return r.Has(hosts.RoleMaster) || r.Has(hosts.RoleWorker)
+		return r.IsKubernetesNode(), r.Has(hosts.RoleStorage)
 	}
-	storage := func(x HostSpec) bool { return hosts.NewRoles(x.Roles...).Has(hosts.RoleStorage) }
-	var peers []hostprep.Peer
-	for _, x := range c.Live() {
-		if x.Name == h.Name || (node(h) && node(x)) || (storage(h) && storage(x)) {
-			peers = append(peers, hostprep.Peer{Name: x.Name, Address: x.Address})
+	shared := map[[2]bool][]hostprep.Peer{}
+	return func(h HostSpec) []hostprep.Peer {
+		node, storage := class(h)
+		key := [2]bool{node, storage}
+		if l, ok := shared[key]; ok {
+			return l
 		}
+		var peers []hostprep.Peer
+		for _, x := range live {
+			xn, xs := class(x)
+			if x.Name == h.Name || (node && xn) || (storage && xs) {
+				peers = append(peers, hostprep.Peer{Name: x.Name, Address: x.Address})
+			}
+		}
+		if node || storage {
+			shared[key] = peers
+		}
+		return peers
 	}
-	return peers
 }

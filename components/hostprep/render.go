@@ -97,12 +97,22 @@ func preflightData(p Plan) preflight {
 type base struct {
 	Plan
 	Packages []string
+	// PeerRows are the /etc/hosts lines, "address name" (remotecmd.Table).
+	PeerRows [][]string
 }
 
 // Packages every host gets; the cluster layers install their own (snaps, haproxy, ...).
 var basePackages = []string{"ca-certificates", "chrony", "curl", "jq", "nftables"}
 
-func baseData(p Plan) base { return base{Plan: p, Packages: basePackages} }
+func baseData(p Plan) base {
+	flat := make([]string, 0, 2*len(p.Peers))
+	rows := make([][]string, len(p.Peers))
+	for i, pe := range p.Peers {
+		flat = append(flat, pe.Address, pe.Name)
+		rows[i] = flat[2*i : 2*i+2 : 2*i+2]
+	}
+	return base{Plan: p, Packages: basePackages, PeerRows: rows}
+}
 
 // Sysctl is one kernel setting.
 type Sysctl struct{ Key, Value string }

@@ -131,8 +131,8 @@ func collapse(in []string) []string {
 	valid := make([]bool, len(in))
 	var wide []netip.Prefix
 	for i, a := range in {
-		p, err := netip.ParsePrefix(withBits(a))
-		parsed[i], valid[i] = p, err == nil
+		parsed[i], valid[i] = prefixOf(a)
+		p := parsed[i]
 		if valid[i] && p.Bits() < p.Addr().BitLen() {
 			wide = append(wide, p)
 		}
@@ -172,32 +172,40 @@ func (t Topology) RulesFor(n Node) []Allow {
 	return out
 }
 
-// sortAddrs sorts numerically where possible and drops duplicates.
+// sortAddrs sorts numerically where possible and drops duplicates. Each entry is parsed once
+// (a sort that parsed in its comparator would parse O(n log n) times per call).
 func sortAddrs(in []string) []string {
-	out := slices.Clone(in)
-	slices.SortFunc(out, func(a, b string) int {
-		pa, ea := netip.ParsePrefix(withBits(a))
-		pb, eb := netip.ParsePrefix(withBits(b))
-		if ea == nil && eb == nil {
-			if c := pa.Addr().Compare(pb.Addr()); c != 0 {
+	type key struct {
+		s  string
+		p  netip.Prefix
+		ok bool
+	}
+	keys := make([]key, len(in))
+	for i, s := range in {
+		p, ok := prefixOf(s)
+		keys[i] = key{s, p, ok}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.ok && b.ok {
+			if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
 				return c
 			}
-			return pa.Bits() - pb.Bits()
+			return a.p.Bits() - b.p.Bits()
 		}
-		if a < b {
-			return -1
-		}
-		if a > b {
-			return 1
-		}
-		return 0
+		return strings.Compare(a.s, b.s)
 	})
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.s
+	}
 	return slices.Compact(out)
 }
 
-func withBits(s string) string {
+// prefixOf parses an address (as its host prefix) or a CIDR, without allocating.
+func prefixOf(s string) (netip.Prefix, bool) {
 	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()).String()
+		return netip.PrefixFrom(a, a.BitLen()), true
 	}
-	return s
+	p, err := netip.ParsePrefix(s)
+	return p, err == nil
 }

@@ -95,5 +95,13 @@ func TestCheckInvocation(t *testing.T) {
 	}
 	if got := CheckInvocation("root", "s", "true"); got != Invocation("root", "s", "true")+" check" || strings.HasPrefix(got, "sudo") {
 		t.Errorf("%s", got)
+	}	// a body with quotes: each becomes '\'' inside the one single-quoted argument
+	if got, want := Invocation("ubuntu", "s", "echo 'a' it's"), `sudo -n bash -c 'echo '\''a'\'' it'\''s' s "${SSH_CONNECTION%% *}"`; got != want {
+		t.Errorf("Invocation:\n got %s\nwant %s", got, want)
+	}
+	for _, s := range []string{"", "'", "''", "a'b'c", "no quote"} {
+		if got, want := Quote(s), "'"+strings.ReplaceAll(s, "'", `'\''`)+"'"; got != want {
+			t.Errorf("Quote(%q) = %s, want %s", s, got, want)
+		}
 	}
 }

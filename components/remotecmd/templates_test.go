@@ -238,3 +238,43 @@ func shellQuoteProblems(src string) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSafeWordTable: the byte table Safe checks with admits exactly what the safeWord pattern
+// admits, for every single byte and for multi-byte and mixed strings.
+func TestSafeWordTable(t *testing.T) {
+	var cases []string
+	for c := range 256 {
+		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
+	}
+	cases = append(cases, "", "node-1", "10.0.0.1/24", "[2001:db8::1]:51820", "é", "x\u00a0y", "a\x00b")
+	for _, s := range cases {
+		if got, want := isSafeWord(s), safeWord.MatchString(s); got != want {
+			t.Errorf("isSafeWord(%q) = %v, the pattern says %v", s, got, want)
+		}
+	}
+	if _, err := Safe(8080); err != nil {
+		t.Errorf("Safe(8080): %v", err)
+	}
+}
+
+// TestTable: one line per row, fields joined by one blank; a field that is not a plain word
+// (blank, quote, newline, `$`...) or is empty fails, so a data line cannot split or inject.
+func TestTable(t *testing.T) {
+	got, err := Table([][]string{{"10.0.0.1", "node-1"}, {"10.0.0.2", "node-2"}})
+	if err != nil || got != "10.0.0.1 node-1\n10.0.0.2 node-2\n" {
+		t.Errorf("Table = %q, %v", got, err)
+	}
+	if got, err := Table(nil); err != nil || got != "" {
+		t.Errorf("Table(nil) = %q, %v", got, err)
+	}
+	for _, bad := range []string{"", "a b", "a\nb", "x'y", "$(id)", "PM4ML_X\n"} {
+		if _, err := Table([][]string{{"ok", bad}}); err == nil {
+			t.Errorf("field %q accepted", bad)
+		}
+	}
+	tmpl := Templates("t", fstest.MapFS{"s.tmpl": {Data: []byte("{{table .}}end")}}, "s.tmpl")
+	var b strings.Builder
+	if err := tmpl.ExecuteTemplate(&b, "s.tmpl", [][]string{{"a", "b"}}); err != nil || b.String() != "a b\nend" {
+		t.Errorf("template table: %q, %v", b.String(), err)
+	}
+}
