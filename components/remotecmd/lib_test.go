@@ -95,7 +95,8 @@ func TestCheckInvocation(t *testing.T) {
 	}
 	if got := CheckInvocation("root", "s", "true"); got != Invocation("root", "s", "true")+" check" || strings.HasPrefix(got, "sudo") {
 		t.Errorf("%s", got)
-	}	// a body with quotes: each becomes '\'' inside the one single-quoted argument
+	}
+	// a body with quotes: each becomes '\'' inside the one single-quoted argument
 	if got, want := Invocation("ubuntu", "s", "echo 'a' it's"), `sudo -n bash -c 'echo '\''a'\'' it'\''s' s "${SSH_CONNECTION%% *}"`; got != want {
 		t.Errorf("Invocation:\n got %s\nwant %s", got, want)
 	}
