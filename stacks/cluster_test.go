@@ -34,7 +34,7 @@ func TestDeployClusterLayerWiring(t *testing.T) {
 				}
 				cfgStep := m.Named(t, "haproxy-"+h.Name+"-config")
 				for _, w := range cfg.HostsWith("worker") {
-					if !strings.Contains(cfgStep.Inputs["create"].String(), w.Address+":") {
+					if !strings.Contains(cfgStep.Inputs["create"].String(), "\n"+w.Name+" "+w.Address+"\n") {
 						t.Errorf("HAProxy config on %s lacks worker %s", h.Name, w.Address)
 					}
 				}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pm4ml/pm4ml-onprem/components/haproxy"
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/microceph"
 	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
@@ -100,14 +99,6 @@ func microcephFiles(m microceph.Rendered) []remotecmd.File {
 			name += remotecmd.DeleteSuffix
 		}
 		out = append(out, remotecmd.File{Path: path.Join(f.Host, "microceph", name), Content: f.Content, Mode: remotecmd.ScriptMode, Secret: f.Secret})
-	}
-	return out
-}
-
-func haproxyFiles(r haproxy.Rendered) []remotecmd.File {
-	var out []remotecmd.File
-	for _, f := range r.Files() {
-		out = append(out, remotecmd.File{Path: path.Join(r.LB.Name, "haproxy", f.Name), Content: f.Content, Mode: f.Mode})
 	}
 	return out
 }

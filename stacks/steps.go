@@ -179,11 +179,11 @@ func renderAll(c *Config) (rendered, error) {
 			if sc.Secret {
 				in = InputHAProxyStats
 			}
-			add(r.LB.Name, "haproxy", sc, in, "")
+			add(r.LB.Name, haproxy.Component, sc, in, "")
 		}
 	}
 	for _, r := range lbs {
-		files = append(files, haproxyFiles(r)...)
+		files = append(files, r.Files()...)
 	}
 	if c.WireGuard.Enabled {
 		rs, err := wireguard.Render(c.WireGuardSettings(), c.haproxyNames())

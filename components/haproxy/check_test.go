@@ -1,7 +1,9 @@
 package haproxy
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -87,6 +89,11 @@ sed -i 's/^    timeout connect 5s$/    timeout connect 50s/' /etc/haproxy/haprox
 echo 'user admin insecure-password other' >>/etc/haproxy/pm4ml-stats.cfg
 systemctl stop keepalived
 ` + phase("c2", " check") + phase("a2", "") + phase("c3", " check"))
+	// the configuration the step wrote (its servers expanded on the host from the workers' data
+	// lines) is the rendered haproxy.cfg byte for byte (a2 put back the hand edit)
+	if got, err := os.ReadFile(filepath.Join(b.Dir, "upper", "haproxy", "haproxy.cfg")); err != nil || string(got) != r.HAProxyCfg {
+		t.Errorf("the host's haproxy.cfg is not the rendered one (%v):\n%s", err, got)
+	}
 	for _, s := range steps {
 		for _, c := range []string{"c1", "c3"} {
 			if got := sum(c + "-" + s); got != "in sync" {

@@ -133,12 +133,15 @@ func TestGraphProd(t *testing.T) {
 	for _, lb := range []string{"lb1", "lb2"} {
 		cfg := m.Named(t, "lb-"+lb+"-config")
 		create := mocktest.String(cfg.Inputs, "create")
+		// the workers as data once, and the external backend's servers from them
 		for _, w := range p.Workers {
-			want := fmt.Sprintf("server %s %s:%d check port %d send-proxy-v2", w.Name, w.Address,
-				network.Lookup(network.IstioExtHTTPS).Ports.From, network.Lookup(network.IstioExtStatus).Ports.From)
-			if !strings.Contains(create, want) {
-				t.Errorf("%s config lacks %q", lb, want)
+			if want := "\n" + w.Name + " " + w.Address + "\n"; !strings.Contains(create, want) {
+				t.Errorf("%s config lacks the data line %q", lb, want)
 			}
+		}
+		if want := fmt.Sprintf("\n# pm4ml-servers %d %d send-proxy-v2\n",
+			network.Lookup(network.IstioExtHTTPS).Ports.From, network.Lookup(network.IstioExtStatus).Ports.From); !strings.Contains(create, want) {
+			t.Errorf("%s config lacks %q", lb, want)
 		}
 		// the stats password: stdin only, secret, never logged, never in a command text
 		if got := mocktest.String(cfg.Inputs, "stdin"); got != statsPassword || !mocktest.IsSecret(cfg.Inputs, "stdin") {
@@ -229,7 +232,7 @@ func TestWorkerChangeOnlyConfig(t *testing.T) {
 			for _, lb := range []string{"lb1", "lb2"} {
 				create := mocktest.String(m1.Named(t, "lb-"+lb+"-config").Inputs, "create")
 				for _, w := range workers {
-					if !strings.Contains(create, " "+w.Address+":") {
+					if !strings.Contains(create, "\n"+w.Name+" "+w.Address+"\n") {
 						t.Errorf("%s config lacks %s", lb, w.Address)
 					}
 				}

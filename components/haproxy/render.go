@@ -147,6 +147,9 @@ type Backend struct {
 	// HealthCheck is the HTTP check sent to CheckPort, e.g. "GET /healthz/ready".
 	HealthCheck string   `json:"healthCheck"`
 	Servers     []Server `json:"servers"`
+	// Port and CheckPort are every server's (the workers' NodePorts).
+	Port      int `json:"-"`
+	CheckPort int `json:"-"`
 }
 
 // Rendered is what one haproxy host receives.
@@ -164,6 +167,8 @@ type Rendered struct {
 	VRRP       bool
 	// HAProxyCfg is /etc/haproxy/haproxy.cfg: no secret, no certificate.
 	HAProxyCfg string
+	// carriedCfg is haproxy.cfg as the config step carries it: its servers as data.
+	carriedCfg string
 	// DropIn is the systemd drop-in that adds StatsPath as a second -f ("" without stats).
 	DropIn string
 	// KeepalivedConf is /etc/keepalived/keepalived.conf ("" without keepalived).
@@ -290,9 +295,9 @@ func (p Plan) Frontends() []Frontend {
 // Backends: every worker, in configuration order, on the gateways' NodePorts.
 func (p Plan) Backends() []Backend {
 	mk := func(name string, port, check string, proxy bool) Backend {
-		b := Backend{Name: name, Mode: "tcp", SendProxy: proxy, HealthCheck: "GET " + HealthCheckPath}
+		b := Backend{Name: name, Mode: "tcp", SendProxy: proxy, HealthCheck: "GET " + HealthCheckPath, Port: p.port(port), CheckPort: p.port(check)}
 		for _, w := range p.Workers {
-			b.Servers = append(b.Servers, Server{Name: w.Name, Address: w.Address, Port: p.port(port), CheckPort: p.port(check)})
+			b.Servers = append(b.Servers, Server{Name: w.Name, Address: w.Address, Port: b.Port, CheckPort: b.CheckPort})
 		}
 		return b
 	}
@@ -354,6 +359,10 @@ type cfgData struct {
 	MaxConn       int
 	// FrontendMaxConn is each frontend's share (defaults maxconn).
 	FrontendMaxConn int
+	// ServersAsData writes each backend's server lines as one "# pm4ml-servers PORT CHECKPORT
+	// [send-proxy-v2]" line, which the config step expands from the workers' data lines (one
+	// server line per worker): the form the step carries (O(workers) bytes once, not per backend).
+	ServersAsData bool
 }
 
 type kaData struct {
@@ -368,12 +377,15 @@ type kaData struct {
 }
 
 type scriptData struct {
-	LB             Node
-	Keepalived     bool
-	Stats          bool
-	StatsUser      string
-	StatsUserlist  string
+	LB            Node
+	Keepalived    bool
+	Stats         bool
+	StatsUser     string
+	StatsUserlist string
+	// HAProxyCfg is haproxy.cfg with its servers as data (cfgData.ServersAsData); Workers are
+	// the data lines, "name address" (remotecmd.Table).
 	HAProxyCfg     string
+	Workers        [][]string
 	DropIn         string
 	KeepalivedConf string
 	Interface      string
@@ -442,11 +454,20 @@ func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
 		r.StatsBind = fmt.Sprintf("%s:%d", lb.Address, p.statsPort())
 	}
 	var err error
-	if r.HAProxyCfg, err = execute("haproxy.cfg.tmpl", cfgData{
+	cfg := cfgData{
 		LB: lb, Frontends: r.Frontends, Backends: r.Backends, Stats: p.Stats.Enabled, StatsBind: r.StatsBind,
 		StatsUserlist: StatsUserlist, MaxConn: p.maxConn(), FrontendMaxConn: p.maxConn() / 2,
-	}); err != nil {
+	}
+	if r.HAProxyCfg, err = execute("haproxy.cfg.tmpl", cfg); err != nil {
 		return r, err
+	}
+	cfg.ServersAsData = true
+	if r.carriedCfg, err = execute("haproxy.cfg.tmpl", cfg); err != nil {
+		return r, err
+	}
+	workers := make([][]string, len(p.Workers))
+	for i, w := range p.Workers {
+		workers[i] = []string{w.Name, w.Address}
 	}
 	if p.Stats.Enabled {
 		if r.DropIn, err = execute("haproxy-dropin.conf.tmpl", scriptData{ConfigPath: ConfigPath, StatsPath: StatsPath}); err != nil {
@@ -469,7 +490,7 @@ func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
 	}
 	data := scriptData{
 		LB: lb, Keepalived: r.Keepalived, Stats: p.Stats.Enabled, StatsUser: p.Stats.User, StatsUserlist: StatsUserlist,
-		HAProxyCfg: r.HAProxyCfg, DropIn: r.DropIn, KeepalivedConf: r.KeepalivedConf, Interface: p.Interface,
+		HAProxyCfg: r.carriedCfg, Workers: workers, DropIn: r.DropIn, KeepalivedConf: r.KeepalivedConf, Interface: p.Interface,
 		NonlocalBind: r.Keepalived, LocalVIPs: p.LocalVIPsOf(lb),
 		ConfigPath: ConfigPath, StatsPath: StatsPath, DropInPath: DropInPath, StagingDir: StagingDir,
 		KAPath: KeepalivedPath, KAStaging: KeepalivedStagingDir,
@@ -488,27 +509,27 @@ func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
 	return r, nil
 }
 
-// File is one file of the render output of a haproxy host.
-type File struct {
-	Name    string
-	Content string
-	Mode    uint32
-}
+// Component names the package's directory in the render output (<host>/haproxy/...).
+const Component = "haproxy"
 
 // Files are what the render command writes for review for this host: the scripts in execution
-// order ("10-install.sh", ...), then the configuration files they install. The stats userlist is
-// not among them: it holds the password and only the config step writes it, on the host.
-func (r Rendered) Files() []File {
-	var out []File
+// order ("10-install.sh", ...), then the configuration files they install. haproxy.cfg is the
+// file as the config step writes it on the host; the step carries it with its servers as data
+// (Carried). The stats userlist is not among them: it holds the password and only the config
+// step writes it, on the host.
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
 	for i, s := range r.Scripts {
-		out = append(out, File{Name: fmt.Sprintf("%d0-%s.sh", i+1, strings.TrimPrefix(s.Step, "haproxy-")), Content: s.Body, Mode: 0o755})
+		out = append(out, remotecmd.ScriptFiles(r.LB.Name, Component, remotecmd.NumberedName(i, strings.TrimPrefix(s.Step, "haproxy-")), s)...)
 	}
-	out = append(out, File{Name: "haproxy.cfg", Content: r.HAProxyCfg, Mode: 0o644})
+	cfg := remotecmd.ConfigFile(r.LB.Name, Component, "haproxy.cfg", r.HAProxyCfg, remotecmd.ConfigMode)
+	cfg.Carried = r.carriedCfg
+	out = append(out, cfg)
 	if r.DropIn != "" {
-		out = append(out, File{Name: "haproxy.service.d-pm4ml-stats.conf", Content: r.DropIn, Mode: 0o644})
+		out = append(out, remotecmd.ConfigFile(r.LB.Name, Component, "haproxy.service.d-pm4ml-stats.conf", r.DropIn, remotecmd.ConfigMode))
 	}
 	if r.KeepalivedConf != "" {
-		out = append(out, File{Name: "keepalived.conf", Content: r.KeepalivedConf, Mode: 0o644})
+		out = append(out, remotecmd.ConfigFile(r.LB.Name, Component, "keepalived.conf", r.KeepalivedConf, remotecmd.ConfigMode))
 	}
 	return out
 }

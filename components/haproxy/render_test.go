@@ -3,6 +3,7 @@ package haproxy
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pm4ml/pm4ml-onprem/components/network"
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
 func mustRender(t *testing.T, p Plan) []Rendered {
@@ -224,7 +226,7 @@ func TestRenderScriptOrder(t *testing.T) {
 		order := []string{
 			`IFS= read -r stats_password`,
 			`stage_file "$stage/pm4ml-stats.cfg" 600`,
-			`stage_file "$stage/haproxy.cfg" 644 <<'PM4ML_HAPROXY_CFG'`,
+			`stage_file "$stage/haproxy.cfg" 644 < <(haproxy_cfg <<'PM4ML_HAPROXY_CFG'`,
 			`haproxy -c -q "${check[@]}"`,
 			`put_file '` + StatsPath + `' 600`,
 			`put_file '` + DropInPath + `' 644`,
@@ -242,8 +244,8 @@ func TestRenderScriptOrder(t *testing.T) {
 		if !strings.Contains(b, `check=(-f "$stage/haproxy.cfg" -f "$stage/pm4ml-stats.cfg")`) {
 			t.Error("haproxy -c must check both files")
 		}
-		if !strings.Contains(b, "<<'PM4ML_HAPROXY_CFG' || true\n"+r.HAProxyCfg+"PM4ML_HAPROXY_CFG\n") {
-			t.Error("the script does not embed the rendered haproxy.cfg verbatim")
+		if got := stagedCfg(t, b); got != r.HAProxyCfg {
+			t.Errorf("%s: the config step stages another haproxy.cfg than the rendered one:\n%s", r.LB.Name, got)
 		}
 		if !strings.Contains(b, "-f "+ConfigPath+" -f "+StatsPath) || !strings.Contains(r.DropIn, "ExecStart=/usr/sbin/haproxy -Ws -f "+ConfigPath+" -f "+StatsPath) {
 			t.Error("the drop-in does not load the stats file")
@@ -390,9 +392,15 @@ func TestRenderHost(t *testing.T) {
 func TestRenderedFiles(t *testing.T) {
 	var names []string
 	for _, f := range mustRender(t, prodPlan())[0].Files() {
-		names = append(names, f.Name)
+		names = append(names, f.Name())
 		if f.Content == "" {
-			t.Errorf("%s is empty", f.Name)
+			t.Errorf("%s is empty", f.Path)
+		}
+		if f.Host() != "lb1" || !strings.HasPrefix(f.Path, "lb1/haproxy/") {
+			t.Errorf("%s: not lb1/haproxy/<file>", f.Path)
+		}
+		if (f.Name() == "haproxy.cfg") != (f.Carried != "") || (f.Carried != "" && !strings.Contains(mustRender(t, prodPlan())[0].Scripts[1].Body, f.Carried)) {
+			t.Errorf("%s: carried %d bytes; only haproxy.cfg is carried otherwise, by the config step", f.Path, len(f.Carried))
 		}
 	}
 	want := []string{"10-install.sh", "20-config.sh", "30-keepalived.sh", "haproxy.cfg", "haproxy.service.d-pm4ml-stats.conf", "keepalived.conf"}
@@ -403,9 +411,51 @@ func TestRenderedFiles(t *testing.T) {
 	p.PublicVIP, p.InternalVIP = p.LBs[0].Address, "10.20.0.101"
 	names = nil
 	for _, f := range mustRender(t, p)[0].Files() {
-		names = append(names, f.Name)
+		names = append(names, f.Name())
 	}
 	if !slices.Equal(names, []string{"10-install.sh", "20-config.sh", "haproxy.cfg"}) {
 		t.Errorf("stg files without keepalived or stats: %v", names)
+	}
+}
+
+// stagedCfg runs the part of a config step that writes the candidate haproxy.cfg (the workers'
+// data lines, the expansion of the "# pm4ml-servers" lines) under bash and returns what it stages.
+func stagedCfg(t *testing.T, script string) string {
+	t.Helper()
+	const from, to = "workers=$(cat <<'PM4ML_WORKERS'", "PM4ML_HAPROXY_CFG\n) || true\n"
+	i, j := strings.Index(script, from), strings.Index(script, to)
+	if i < 0 || j < i {
+		t.Fatalf("the config step has no staging of haproxy.cfg from the workers' data")
+	}
+	out, err := exec.Command("bash", "-c", "set -euo pipefail\nstage_file() { cat; }\nstage=x\n"+script[i:j+len(to)]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("staging haproxy.cfg: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// TestServersAsData: at 300 workers the config step carries each worker once, as a data line;
+// the haproxy.cfg it stages is the rendered one byte for byte (two server lines per worker), and
+// the step stays far below Linux's single-argument limit.
+func TestServersAsData(t *testing.T) {
+	p := prodPlan()
+	p.Workers = nil
+	for i := range 300 {
+		p.Workers = append(p.Workers, Node{fmt.Sprintf("prod-worker-%d", i+1), fmt.Sprintf("10.10.%d.%d", 20+i/240, 11+i%240)})
+	}
+	p.Topology = topology(p.LBs, p.Workers, p.Topology.StatsPort)
+	r := mustRender(t, p)[0]
+	body := r.Scripts[1].Body
+	if n := strings.Count(r.HAProxyCfg, "\n    server prod-worker-"); n != 600 {
+		t.Fatalf("rendered haproxy.cfg has %d server lines, want 600", n)
+	}
+	if n := strings.Count(body, "prod-worker-17 "); n != 1 {
+		t.Errorf("the config step names a worker %d times, want once (as data)", n)
+	}
+	if got := stagedCfg(t, body); got != r.HAProxyCfg {
+		t.Errorf("staged haproxy.cfg differs from the rendered one")
+	}
+	if n := len(remotecmd.Invocation("ubuntu", "haproxy-config", body)); n > 32*1024 {
+		t.Errorf("the config step's command line is %d bytes at 300 workers, want < 32 KiB", n)
 	}
 }

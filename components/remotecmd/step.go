@@ -25,6 +25,11 @@ type File struct {
 	Delete bool
 	// Secret: the step's stdin carries a secret at run time (the file itself holds none).
 	Secret bool
+	// Carried is, for a configuration file a step builds on the host from per-stack data it
+	// carries (haproxy.cfg: its servers expanded from the workers' data lines, remotecmd.Table),
+	// the text the script carries instead of Content; "" when the script carries Content itself.
+	// The component's tests run the build and compare it with Content byte for byte.
+	Carried string
 }
 
 // Name is the file's name in its component's directory.
