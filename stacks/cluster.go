@@ -78,21 +78,13 @@ func (c *Config) WireGuardSettings() wireguard.Settings {
 	return s
 }
 
-// HAProxyPlan is the load-balancer plan (the same PlanOf(Args) the component renders).
+// HAProxyPlan is the load-balancer plan: its haproxy hosts and backends are the topology's.
 func (c *Config) HAProxyPlan() haproxy.Plan {
-	toHosts := func(r hosts.Role) []hosts.Host {
-		var out []hosts.Host
-		for _, h := range c.HostsWith(r) {
-			out = append(out, hosts.Host{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(h.Roles...)})
-		}
-		return out
+	return haproxy.Plan{
+		PublicVIP: c.HAProxy.PublicVIP, InternalVIP: c.HAProxy.InternalVIP, Interface: c.HAProxy.Interface,
+		Stats:    haproxy.StatsSettings{Enabled: c.HAProxy.StatsEnabled, User: c.HAProxy.StatsUser},
+		Topology: c.Topology(), MaxConn: c.HAProxy.MaxConn,
 	}
-	return haproxy.PlanOf(&haproxy.Args{
-		LBs: toHosts(hosts.RoleHAProxy), Workers: toHosts(hosts.RoleWorker), PublicVIP: c.HAProxy.PublicVIP,
-		InternalVIP: c.HAProxy.InternalVIP, Interface: c.HAProxy.Interface, Topology: c.Topology(), User: c.SSH.User,
-		Stats:   haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser},
-		MaxConn: c.HAProxy.MaxConn,
-	})
 }
 
 // Cluster is what buildCluster registered.
@@ -157,12 +149,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	workers := selectHosts(hs, withRole(hosts.RoleWorker))
 	cl.HAProxy, err = haproxy.New(ctx, "haproxy", &haproxy.Args{
-		LBs: lbs, Workers: workers, PublicVIP: c.HAProxy.PublicVIP, InternalVIP: c.HAProxy.InternalVIP,
-		Interface: c.HAProxy.Interface, Topology: c.Topology(), After: done, User: c.SSH.User,
-		Stats:   haproxy.Stats{Enabled: c.HAProxy.StatsEnabled, Port: c.HAProxy.StatsPort, User: c.HAProxy.StatsUser, Password: sec.HAProxyStatsPass},
-		MaxConn: c.HAProxy.MaxConn,
+		Plan: c.HAProxyPlan(), Hosts: lbs, StatsPassword: sec.HAProxyStatsPass, After: done, User: c.SSH.User,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("haproxy: %w", err)

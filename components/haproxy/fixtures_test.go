@@ -10,7 +10,7 @@ func prodPlan() Plan {
 	lbs := []Node{{"lb1", "10.20.0.11"}, {"lb2", "10.20.0.12"}}
 	workers := []Node{{"w1", "10.20.0.31"}, {"w2", "10.20.0.32"}, {"w3", "10.20.0.33"}}
 	return Plan{
-		LBs: lbs, Workers: workers, PublicVIP: "10.20.0.100", InternalVIP: "10.20.0.101", Interface: "eth0",
+		PublicVIP: "10.20.0.100", InternalVIP: "10.20.0.101", Interface: "eth0",
 		Stats:    StatsSettings{Enabled: true, User: "admin"},
 		Topology: topology(lbs, workers, network.DefaultStatsPort),
 	}
@@ -22,7 +22,7 @@ func stgPlan() Plan {
 	lbs := []Node{{"lb1", "10.20.0.11"}}
 	workers := []Node{{"mw1", "10.20.0.21"}, {"mw2", "10.20.0.22"}}
 	return Plan{
-		LBs: lbs, Workers: workers, PublicVIP: "10.20.0.100", InternalVIP: "10.20.0.11", Interface: "ens18",
+		PublicVIP: "10.20.0.100", InternalVIP: "10.20.0.11", Interface: "ens18",
 		Topology: topology(lbs, workers, 0),
 	}
 }

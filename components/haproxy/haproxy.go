@@ -7,44 +7,27 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
-	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 )
 
 // Token is the component's type token.
 const Token = "pm4ml:haproxy:LoadBalancer"
 
-// Stats are the stats page's settings (pm4ml:haproxy.statsEnabled/statsPort/statsUser) and its
-// password (pm4ml:haproxyStatsPassword).
-type Stats struct {
-	Enabled bool
-	// Port; 0 takes the port matrix's (Topology.StatsPort).
-	Port int
-	User string
-	// Password is a Pulumi secret; it reaches the config step on stdin only.
-	Password pulumi.StringInput
-}
-
-// Args of the load balancer.
+// Args of the load balancer: the plan (pure data, the same the render command renders), how to
+// reach the machines it names, and the secret. Every value is passed once: the workers (the
+// backends) and the haproxy hosts come from Plan.Topology's nodes, the stats port from the
+// topology too.
 type Args struct {
-	// LBs are the haproxy hosts (one in stg, two in prod), in configuration order.
-	LBs []hosts.Host
-	// Workers are the backends: the hosts with the worker role, in configuration order.
-	Workers     []hosts.Host
-	PublicVIP   string
-	InternalVIP string
-	Interface   string
-	Stats       Stats
+	Plan Plan
+	// Hosts are the machines of the plan's haproxy hosts (by name: how to reach them).
+	Hosts []hosts.Host
+	// StatsPassword is pm4ml:haproxyStatsPassword, a Pulumi secret; it reaches the config step
+	// on stdin only. Required when Plan.Stats.Enabled.
+	StatsPassword pulumi.StringInput
 	// After maps each haproxy host's name to what its steps wait for (its HostPrep.Done).
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo unless root).
 	User string
-	// Topology is the port matrix's view of the stack (ports, stats port).
-	Topology network.Topology
-	// VirtualRouterID of the VRRP instance; 0 means DefaultVirtualRouterID.
-	VirtualRouterID int
-	// MaxConn is HAProxy's global maxconn; 0 means DefaultMaxConn.
-	MaxConn int
 }
 
 // LoadBalancer is the component: pm4ml:haproxy:LoadBalancer.
@@ -76,39 +59,25 @@ type LoadBalancer struct {
 	Keepalived pulumi.StringArrayMapOutput `pulumi:"keepalived"`
 }
 
-// PlanOf is the render plan of the arguments (no Pulumi values).
-func PlanOf(a *Args) Plan {
-	node := func(h hosts.Host) Node { return Node{Name: h.Name, Address: h.Address} }
-	p := Plan{
-		PublicVIP: a.PublicVIP, InternalVIP: a.InternalVIP, Interface: a.Interface,
-		Stats:    StatsSettings{Enabled: a.Stats.Enabled, Port: a.Stats.Port, User: a.Stats.User},
-		Topology: a.Topology, VirtualRouterID: a.VirtualRouterID, MaxConn: a.MaxConn,
-	}
-	for _, h := range a.LBs {
-		p.LBs = append(p.LBs, node(h))
-	}
-	for _, h := range a.Workers {
-		p.Workers = append(p.Workers, node(h))
-	}
-	return p
-}
-
 // New registers, per haproxy host, install -> config -> keepalived, after the host's preparation.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*LoadBalancer, error) {
-	if args.Stats.Enabled && args.Stats.Password == nil {
+	p := args.Plan
+	if p.Stats.Enabled && args.StatsPassword == nil {
 		return nil, fmt.Errorf("haproxy: pm4ml:haproxyStatsPassword is not set but pm4ml:haproxy.statsEnabled is true; pulumi config set --secret pm4ml:haproxyStatsPassword")
 	}
-	for _, h := range args.LBs {
-		if args.After[h.Name] == nil {
-			return nil, fmt.Errorf("haproxy: no host preparation to wait for on %s (Args.After[%q])", h.Name, h.Name)
+	machine := map[string]hosts.Host{}
+	for _, h := range args.Hosts {
+		machine[h.Name] = h
+	}
+	for _, lb := range p.LBs() {
+		if _, ok := machine[lb.Name]; !ok {
+			return nil, fmt.Errorf("haproxy: no machine for the haproxy host %s (Args.Hosts): every pm4ml:hosts entry with the haproxy role needs one", lb.Name)
+		}
+		if args.After[lb.Name] == nil {
+			return nil, fmt.Errorf("haproxy: no host preparation to wait for on %s (Args.After[%q])", lb.Name, lb.Name)
 		}
 	}
-	for _, h := range args.Workers {
-		if !h.Roles.Has(hosts.RoleWorker) {
-			return nil, fmt.Errorf("haproxy: backend %s does not have the worker role (pm4ml:hosts)", h.Name)
-		}
-	}
-	rendered, err := Render(PlanOf(args))
+	rendered, err := Render(p)
 	if err != nil {
 		return nil, err
 	}
@@ -126,12 +95,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.Ready = make([]pulumi.Resource, len(rendered))
 	backupSteps := map[int][]pulumi.Resource{} // step index -> that step on every backup
 	for _, i := range ApplyOrder(len(rendered)) {
-		r, h := rendered[i], args.LBs[i]
+		r := rendered[i]
+		h := machine[r.LB.Name]
 		prev := args.After[h.Name]
 		for k, s := range r.Scripts {
 			o := remotecmd.Options{User: args.User}
 			if s.Secret {
-				o.Stdin = args.Stats.Password
+				o.Stdin = args.StatsPassword
 			}
 			deps := []pulumi.Resource{prev}
 			if i == 0 && k > 0 { // not the package installation: nothing serves with it alone
@@ -182,7 +152,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.Frontends = fronts.ToMapArrayOutput()
 	c.Backends = backs.ToMapArrayOutput()
 	c.StatsBind = statsBind.ToStringMapOutput()
-	c.VIPs = pulumi.ToStringArray(PlanOf(args).VIPs()).ToStringArrayOutput()
+	c.VIPs = pulumi.ToStringArray(p.VIPs()).ToStringArrayOutput()
 	c.Keepalived = ka.ToStringArrayMapOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"frontends": c.Frontends, "backends": c.Backends, "statsBind": c.StatsBind, "vips": c.VIPs, "keepalived": c.Keepalived,

@@ -33,25 +33,22 @@ func host(name, addr string, roles ...hosts.Role) hosts.Host {
 
 // argsFor builds component arguments from a plan, registering a "prep-<lb>" resource per LB.
 func argsFor(ctx *pulumi.Context, p Plan, stats bool) (*Args, error) {
-	a := &Args{
-		PublicVIP: p.PublicVIP, InternalVIP: p.InternalVIP, Interface: p.Interface, User: "ubuntu",
-		Topology: p.Topology, After: map[string]pulumi.Resource{},
-	}
+	p.Stats = StatsSettings{}
+	a := &Args{User: "ubuntu", After: map[string]pulumi.Resource{}}
 	if stats {
-		a.Stats = Stats{Enabled: true, User: "admin", Password: pulumi.ToSecret(pulumi.String(statsPassword)).(pulumi.StringOutput)}
+		p.Stats = StatsSettings{Enabled: true, User: "admin"}
+		a.StatsPassword = pulumi.ToSecret(pulumi.String(statsPassword)).(pulumi.StringOutput)
 	}
-	for _, l := range p.LBs {
+	a.Plan = p
+	for _, l := range p.LBs() {
 		h := host(l.Name, l.Address, hosts.RoleHAProxy)
-		a.LBs = append(a.LBs, h)
+		a.Hosts = append(a.Hosts, h)
 		// stands in for hostprep's Done (the host's firewall step, a remote command)
 		r, err := remote.NewCommand(ctx, "prep-"+l.Name, &remote.CommandArgs{Connection: h.Conn, Create: pulumi.String("true")})
 		if err != nil {
 			return nil, err
 		}
 		a.After[l.Name] = r
-	}
-	for _, w := range p.Workers {
-		a.Workers = append(a.Workers, host(w.Name, w.Address, hosts.RoleMaster, hosts.RoleWorker))
 	}
 	return a, nil
 }
@@ -134,7 +131,7 @@ func TestGraphProd(t *testing.T) {
 		cfg := m.Named(t, "lb-"+lb+"-config")
 		create := mocktest.String(cfg.Inputs, "create")
 		// the workers as data once, and the external backend's servers from them
-		for _, w := range p.Workers {
+		for _, w := range p.Workers() {
 			if want := "\n" + w.Name + " " + w.Address + "\n"; !strings.Contains(create, want) {
 				t.Errorf("%s config lacks the data line %q", lb, want)
 			}
@@ -207,13 +204,12 @@ func TestWorkerChangeOnlyConfig(t *testing.T) {
 	base := prodPlan()
 	m0, _ := run(t, base, true)
 	for name, workers := range map[string][]Node{
-		"removed": base.Workers[:2],
-		"added":   append(slices.Clone(base.Workers), Node{"w4", "10.20.0.34"}),
+		"removed": base.Workers()[:2],
+		"added":   append(slices.Clone(base.Workers()), Node{"w4", "10.20.0.34"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := prodPlan()
-			p.Workers = workers
-			p.Topology = topology(p.LBs, workers, network.DefaultStatsPort)
+			p.Topology = topology(p.LBs(), workers, network.DefaultStatsPort)
 			m1, _ := run(t, p, true)
 			if len(m1.Resources) != len(m0.Resources) {
 				t.Fatalf("%d resources, want %d", len(m1.Resources), len(m0.Resources))
@@ -236,7 +232,7 @@ func TestWorkerChangeOnlyConfig(t *testing.T) {
 						t.Errorf("%s config lacks %s", lb, w.Address)
 					}
 				}
-				if name == "removed" && strings.Contains(create, base.Workers[2].Address) {
+				if name == "removed" && strings.Contains(create, base.Workers()[2].Address) {
 					t.Errorf("%s config still has the removed worker", lb)
 				}
 			}
@@ -270,7 +266,7 @@ func TestGraphStg(t *testing.T) {
 	})
 	t.Run("public VIP is the host: no keepalived", func(t *testing.T) {
 		p := stgPlan()
-		p.PublicVIP, p.InternalVIP = p.LBs[0].Address, "10.20.0.101"
+		p.PublicVIP, p.InternalVIP = p.LBs()[0].Address, "10.20.0.101"
 		m, out := run(t, p, false)
 		if m.Has("lb-lb1-keepalived") {
 			t.Error("keepalived step registered although no VIP needs it")
@@ -295,10 +291,10 @@ func TestGraphStg(t *testing.T) {
 
 func TestNewRefuses(t *testing.T) {
 	cases := map[string]func(a *Args){
-		"stats without password": func(a *Args) { a.Stats = Stats{Enabled: true, User: "admin"} },
+		"stats without password": func(a *Args) { a.StatsPassword = nil },
 		"no After for a host":    func(a *Args) { delete(a.After, "lb2") },
-		"backend not a worker":   func(a *Args) { a.Workers[0].Roles = hosts.NewRoles(hosts.RoleMaster) },
-		"bad VIP":                func(a *Args) { a.PublicVIP = "10.20.0.12" },
+		"no machine for a host":  func(a *Args) { a.Hosts = a.Hosts[:1] },
+		"bad VIP":                func(a *Args) { a.Plan.PublicVIP = "10.20.0.12" },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

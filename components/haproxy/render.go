@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pm4ml/pm4ml-onprem/components/hosts"
 	"github.com/pm4ml/pm4ml-onprem/components/network"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 
@@ -84,28 +85,24 @@ type Node struct {
 	Address string
 }
 
-// StatsSettings are the stats page's settings (pm4ml:haproxy.statsEnabled/statsPort/statsUser);
-// the password is never part of a plan: it reaches the config step on stdin.
+// StatsSettings are the stats page's settings (pm4ml:haproxy.statsEnabled/statsUser); its port
+// is the port matrix's (Topology.StatsPort, from pm4ml:haproxy.statsPort), so the host firewall
+// opens the port HAProxy listens on. The password is never part of a plan: it reaches the
+// config step on stdin.
 type StatsSettings struct {
 	Enabled bool
-	// Port; 0 takes the port matrix's (Topology.StatsPort). When both are set they must agree,
-	// or the host firewall would open another port than HAProxy listens on.
-	Port int
-	User string
+	User    string
 }
 
 // Plan is everything the files of all haproxy hosts are rendered from.
 type Plan struct {
-	// LBs are the haproxy hosts in configuration order: the first has the highest VRRP priority.
-	LBs []Node
-	// Workers are the backends (hosts with the worker role), in configuration order.
-	Workers     []Node
 	PublicVIP   string
 	InternalVIP string
 	// Interface carries the VIPs (pm4ml:haproxy.interface).
 	Interface string
 	Stats     StatsSettings
-	// Topology is the port matrix's view of the stack: every port is read from it.
+	// Topology is the port matrix's view of the stack: every port is read from it, and its
+	// nodes are the haproxy hosts (LBs) and the backends (Workers).
 	Topology network.Topology
 	// VirtualRouterID of the VRRP instance; 0 means DefaultVirtualRouterID.
 	VirtualRouterID int
@@ -181,13 +178,24 @@ type Rendered struct {
 // port reads a port-matrix row through the topology.
 func (p Plan) port(id string) int { return p.Topology.PortsOf(network.Lookup(id)).From }
 
-// statsPort is the effective stats port.
-func (p Plan) statsPort() int {
-	if p.Stats.Port != 0 {
-		return p.Stats.Port
+// LBs are the haproxy hosts in configuration order: the first has the highest VRRP priority.
+func (p Plan) LBs() []Node { return p.nodesWith(hosts.RoleHAProxy) }
+
+// Workers are the backends (the hosts with the worker role), in configuration order.
+func (p Plan) Workers() []Node { return p.nodesWith(hosts.RoleWorker) }
+
+func (p Plan) nodesWith(r hosts.Role) []Node {
+	var out []Node
+	for _, n := range p.Topology.Nodes {
+		if n.Roles.Has(r) {
+			out = append(out, Node{Name: n.Name, Address: n.Address})
+		}
 	}
-	return p.port(network.HAProxyStats)
+	return out
 }
+
+// statsPort is the stats port (the port matrix's).
+func (p Plan) statsPort() int { return p.port(network.HAProxyStats) }
 
 func (p Plan) maxConn() int {
 	if p.MaxConn == 0 {
@@ -211,19 +219,20 @@ func ipv4(s string) bool {
 // Validate reports every problem of the plan, each naming the config key and the fix.
 func (p Plan) Validate() []error {
 	var errs []error
+	lbs, workers := p.LBs(), p.Workers()
 	add := func(key, problem, fix string) {
 		errs = append(errs, fmt.Errorf("pm4ml:%s: %s; %s", key, problem, fix))
 	}
-	if len(p.LBs) == 0 {
+	if len(lbs) == 0 {
 		add("hosts", "no host has the haproxy role", "give one (stg) or two (prod) hosts the haproxy role")
 	}
-	if len(p.Workers) == 0 {
+	if len(workers) == 0 {
 		add("hosts", "no host has the worker role: HAProxy would have no backend", "give the Kubernetes workers the worker role")
 	}
 	for _, set := range []struct {
 		role  string
 		nodes []Node
-	}{{"haproxy", p.LBs}, {"worker", p.Workers}} {
+	}{{"haproxy", lbs}, {"worker", workers}} {
 		seen := map[string]bool{}
 		for _, n := range set.nodes {
 			if !grammar.Hostname.OK(n.Name) {
@@ -239,7 +248,7 @@ func (p Plan) Validate() []error {
 		}
 	}
 	lbAddr := map[string]bool{}
-	for _, l := range p.LBs {
+	for _, l := range lbs {
 		lbAddr[l.Address] = true
 	}
 	if !ipv4(p.PublicVIP) {
@@ -250,7 +259,7 @@ func (p Plan) Validate() []error {
 	} else if p.InternalVIP == p.PublicVIP {
 		add("haproxy.internalVip", "equals pm4ml:haproxy.publicVip", "use a separate address: the public and internal frontends both listen on the HTTPS port")
 	}
-	if len(p.LBs) > 1 {
+	if len(lbs) > 1 {
 		for key, vip := range map[string]string{"haproxy.publicVip": p.PublicVIP, "haproxy.internalVip": p.InternalVIP} {
 			if lbAddr[vip] {
 				add(key, fmt.Sprintf("%s is the address of a haproxy host", vip), "with two haproxy hosts use a free address (a VRRP VIP)")
@@ -268,11 +277,8 @@ func (p Plan) Validate() []error {
 	}
 	if p.Stats.Enabled {
 		mp := p.port(network.HAProxyStats)
-		switch {
-		case mp == 0:
+		if mp == 0 {
 			add("haproxy.statsPort", "stats are enabled but the port matrix has no stats port, so the host firewall would not admit it", "build the topology from the same configuration (Topology.StatsPort)")
-		case p.Stats.Port != 0 && p.Stats.Port != mp:
-			add("haproxy.statsPort", fmt.Sprintf("%d differs from the port matrix's %d", p.Stats.Port, mp), "derive both from pm4ml:haproxy.statsPort")
 		}
 		if !grammar.User.OK(p.Stats.User) {
 			add("haproxy.statsUser", fmt.Sprintf("%q is not a valid user name", p.Stats.User), "use letters, digits, '-' or '_'")
@@ -296,7 +302,7 @@ func (p Plan) Frontends() []Frontend {
 func (p Plan) Backends() []Backend {
 	mk := func(name string, port, check string, proxy bool) Backend {
 		b := Backend{Name: name, Mode: "tcp", SendProxy: proxy, HealthCheck: "GET " + HealthCheckPath, Port: p.port(port), CheckPort: p.port(check)}
-		for _, w := range p.Workers {
+		for _, w := range p.Workers() {
 			b.Servers = append(b.Servers, Server{Name: w.Name, Address: w.Address, Port: b.Port, CheckPort: b.CheckPort})
 		}
 		return b
@@ -312,12 +318,13 @@ func (p Plan) Backends() []Backend {
 // address the host already has, e.g. on its private-side interface, guide 5.3: the config step
 // checks it); otherwise the VIPs that are not the host's own address.
 func (p Plan) VIPsOf(lb Node) []string {
-	if len(p.LBs) == 1 && p.PublicVIP == lb.Address {
+	n := len(p.LBs())
+	if n == 1 && p.PublicVIP == lb.Address {
 		return nil
 	}
 	var out []string
 	for _, v := range p.VIPs() {
-		if len(p.LBs) > 1 || v != lb.Address {
+		if n > 1 || v != lb.Address {
 			out = append(out, v)
 		}
 	}
@@ -346,7 +353,10 @@ func (p Plan) VIPs() []string {
 }
 
 // UsesKeepalived reports whether keepalived runs on the haproxy hosts.
-func (p Plan) UsesKeepalived() bool { return len(p.LBs) > 0 && len(p.VIPsOf(p.LBs[0])) > 0 }
+func (p Plan) UsesKeepalived() bool {
+	lbs := p.LBs()
+	return len(lbs) > 0 && len(p.VIPsOf(lbs[0])) > 0
+}
 
 // cfgData is what the haproxy.cfg template reads.
 type cfgData struct {
@@ -421,9 +431,10 @@ func Render(p Plan) ([]Rendered, error) {
 		}
 		return nil, fmt.Errorf("haproxy: %d problem(s):\n  %s", len(errs), strings.Join(msgs, "\n  "))
 	}
-	out := make([]Rendered, 0, len(p.LBs))
-	for i, lb := range p.LBs {
-		r, err := p.renderLB(i, lb)
+	lbs := p.LBs()
+	out := make([]Rendered, 0, len(lbs))
+	for i, lb := range lbs {
+		r, err := p.renderLB(i, lb, lbs)
 		if err != nil {
 			return nil, err
 		}
@@ -446,10 +457,10 @@ func RenderHost(p Plan, name string) (Rendered, error) {
 	return Rendered{}, fmt.Errorf("haproxy: %s is not a haproxy host", name)
 }
 
-func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
+func (p Plan) renderLB(i int, lb Node, lbs []Node) (Rendered, error) {
 	r := Rendered{LB: lb, Frontends: p.Frontends(), Backends: p.Backends(), VIPs: p.VIPsOf(lb)}
 	r.Keepalived = len(r.VIPs) > 0
-	r.VRRP = len(p.LBs) > 1
+	r.VRRP = len(lbs) > 1
 	if p.Stats.Enabled {
 		r.StatsBind = fmt.Sprintf("%s:%d", lb.Address, p.statsPort())
 	}
@@ -465,8 +476,9 @@ func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
 	if r.carriedCfg, err = execute("haproxy.cfg.tmpl", cfg); err != nil {
 		return r, err
 	}
-	workers := make([][]string, len(p.Workers))
-	for i, w := range p.Workers {
+	ws := p.Workers()
+	workers := make([][]string, len(ws))
+	for i, w := range ws {
 		workers[i] = []string{w.Name, w.Address}
 	}
 	if p.Stats.Enabled {
@@ -476,7 +488,7 @@ func (p Plan) renderLB(i int, lb Node) (Rendered, error) {
 	}
 	if r.Keepalived {
 		var peers []string
-		for _, o := range p.LBs {
+		for _, o := range lbs {
 			if o != lb {
 				peers = append(peers, o.Address)
 			}

@@ -111,7 +111,7 @@ func TestRenderHAProxyCfg(t *testing.T) {
 				}
 			}
 			var extServers, inServers []string
-			for _, w := range p.Workers {
+			for _, w := range p.Workers() {
 				extServers = append(extServers, fmt.Sprintf("server %s %s:%d check port %d send-proxy-v2", w.Name, w.Address, port(network.IstioExtHTTPS), port(network.IstioExtStatus)))
 				inServers = append(inServers, fmt.Sprintf("server %s %s:%d check port %d", w.Name, w.Address, port(network.IstioIntHTTPS), port(network.IstioIntStatus)))
 			}
@@ -204,12 +204,12 @@ func TestRenderKeepalivedSingle(t *testing.T) {
 		t.Errorf("single host keepalived.conf:\n%s", r.KeepalivedConf)
 	}
 
-	p.PublicVIP, p.InternalVIP = p.LBs[0].Address, "10.20.0.101"
+	p.PublicVIP, p.InternalVIP = p.LBs()[0].Address, "10.20.0.101"
 	r = mustRender(t, p)[0]
 	if r.Keepalived || r.KeepalivedConf != "" || len(r.Scripts) != 2 || strings.Contains(r.Scripts[0].Body, "keepalived") {
 		t.Errorf("public VIP = host address: want no keepalived, got %v, %d scripts", r.VIPs, len(r.Scripts))
 	}
-	if got := p.LocalVIPsOf(p.LBs[0]); !slices.Equal(got, []string{p.LBs[0].Address, "10.20.0.101"}) {
+	if got := p.LocalVIPsOf(p.LBs()[0]); !slices.Equal(got, []string{p.LBs()[0].Address, "10.20.0.101"}) {
 		t.Errorf("local VIPs %v", got)
 	}
 }
@@ -338,17 +338,24 @@ func TestPlanValidate(t *testing.T) {
 		mutate func(p *Plan)
 		key    string
 	}{
-		{"no haproxy host", func(p *Plan) { p.LBs = nil }, "pm4ml:hosts"},
-		{"no worker", func(p *Plan) { p.Workers = nil }, "pm4ml:hosts"},
+		{"no haproxy host", func(p *Plan) { p.Topology = topology(nil, p.Workers(), p.Topology.StatsPort) }, "pm4ml:hosts"},
+		{"no worker", func(p *Plan) { p.Topology = topology(p.LBs(), nil, p.Topology.StatsPort) }, "pm4ml:hosts"},
 		{"bad public VIP", func(p *Plan) { p.PublicVIP = "10.20.0" }, "pm4ml:haproxy.publicVip"},
 		{"VIP is a haproxy host (two hosts)", func(p *Plan) { p.InternalVIP = "10.20.0.12" }, "pm4ml:haproxy.internalVip"},
 		{"internal equals public", func(p *Plan) { p.InternalVIP = p.PublicVIP }, "pm4ml:haproxy.internalVip"},
 		{"bad interface", func(p *Plan) { p.Interface = "eth 0" }, "pm4ml:haproxy.interface"},
 		{"stats port not in the matrix", func(p *Plan) { p.Topology.StatsPort = 0 }, "pm4ml:haproxy.statsPort"},
-		{"stats port differs", func(p *Plan) { p.Stats.Port = 9000 }, "pm4ml:haproxy.statsPort"},
 		{"bad stats user", func(p *Plan) { p.Stats.User = "a:b" }, "pm4ml:haproxy.statsUser"},
-		{"bad server name", func(p *Plan) { p.Workers[0].Name = "w 1" }, "pm4ml:hosts"},
-		{"duplicate worker", func(p *Plan) { p.Workers[1].Name = p.Workers[0].Name }, "pm4ml:hosts"},
+		{"bad server name", func(p *Plan) {
+			ws := p.Workers()
+			ws[0].Name = "w 1"
+			p.Topology = topology(p.LBs(), ws, p.Topology.StatsPort)
+		}, "pm4ml:hosts"},
+		{"duplicate worker", func(p *Plan) {
+			ws := p.Workers()
+			ws[1].Name = ws[0].Name
+			p.Topology = topology(p.LBs(), ws, p.Topology.StatsPort)
+		}, "pm4ml:hosts"},
 		{"VRID", func(p *Plan) { p.VirtualRouterID = 256 }, "pm4ml:haproxy"},
 		{"maxconn", func(p *Plan) { p.MaxConn = 10 }, "pm4ml:haproxy.maxConn"},
 	}
@@ -408,7 +415,7 @@ func TestRenderedFiles(t *testing.T) {
 		t.Errorf("files %v, want %v", names, want)
 	}
 	p := stgPlan()
-	p.PublicVIP, p.InternalVIP = p.LBs[0].Address, "10.20.0.101"
+	p.PublicVIP, p.InternalVIP = p.LBs()[0].Address, "10.20.0.101"
 	names = nil
 	for _, f := range mustRender(t, p)[0].Files() {
 		names = append(names, f.Name())
@@ -439,11 +446,11 @@ func stagedCfg(t *testing.T, script string) string {
 // the step stays far below Linux's single-argument limit.
 func TestServersAsData(t *testing.T) {
 	p := prodPlan()
-	p.Workers = nil
+	var ws []Node
 	for i := range 300 {
-		p.Workers = append(p.Workers, Node{fmt.Sprintf("prod-worker-%d", i+1), fmt.Sprintf("10.10.%d.%d", 20+i/240, 11+i%240)})
+		ws = append(ws, Node{fmt.Sprintf("prod-worker-%d", i+1), fmt.Sprintf("10.10.%d.%d", 20+i/240, 11+i%240)})
 	}
-	p.Topology = topology(p.LBs, p.Workers, p.Topology.StatsPort)
+	p.Topology = topology(p.LBs(), ws, p.Topology.StatsPort)
 	r := mustRender(t, p)[0]
 	body := r.Scripts[1].Body
 	if n := strings.Count(r.HAProxyCfg, "\n    server prod-worker-"); n != 600 {

@@ -18,7 +18,7 @@ import (
 // host, 2 workers, keepalived holding the public VIP) and stg without keepalived.
 func shapes() map[string]Plan {
 	noKA := stgPlan()
-	noKA.PublicVIP, noKA.InternalVIP = noKA.LBs[0].Address, "10.20.0.101"
+	noKA.PublicVIP, noKA.InternalVIP = noKA.LBs()[0].Address, "10.20.0.101"
 	return map[string]Plan{"prod": prodPlan(), "stg": stgPlan(), "stg-no-keepalived": noKA}
 }
 

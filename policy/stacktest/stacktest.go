@@ -255,24 +255,17 @@ func complete(ctx *pulumi.Context, cfg *stacks.Config, sec stacks.Secrets, st *s
 		out = append(out, f)
 	}
 	if !hasLB {
-		var lbs, workers []hosts.Host
+		var lbs []hosts.Host
 		after := map[string]pulumi.Resource{}
 		for i, h := range st.Hosts.Hosts {
 			if h.Roles.Has(hosts.RoleHAProxy) {
 				lbs = append(lbs, h)
 				after[h.Name] = st.Prep[i].Done
 			}
-			if h.Roles.Has(hosts.RoleWorker) {
-				workers = append(workers, h)
-			}
 		}
-		args := &haproxy.Args{
-			LBs: lbs, Workers: workers, PublicVIP: cfg.HAProxy.PublicVIP, InternalVIP: cfg.HAProxy.InternalVIP,
-			Interface: cfg.HAProxy.Interface, After: after, User: cfg.SSH.User, Topology: cfg.Topology(),
-			Stats: haproxy.Stats{Enabled: cfg.HAProxy.StatsEnabled, Port: cfg.HAProxy.StatsPort, User: cfg.HAProxy.StatsUser},
-		}
+		args := &haproxy.Args{Plan: cfg.HAProxyPlan(), Hosts: lbs, After: after, User: cfg.SSH.User}
 		if cfg.HAProxy.StatsEnabled {
-			args.Stats.Password = sec.HAProxyStatsPass
+			args.StatsPassword = sec.HAProxyStatsPass
 		}
 		lb, err := haproxy.New(ctx, "haproxy", args)
 		if err != nil {

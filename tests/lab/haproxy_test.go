@@ -182,19 +182,21 @@ func TestHAProxyLab(t *testing.T) {
 	}
 
 	// the plan, as the stack would build it
-	var nodes []network.Node
-	var lbNodes []haproxy.Node
-	for _, h := range lbs {
-		lbNodes = append(lbNodes, haproxy.Node{Name: h.Name, Address: h.Address})
-		nodes = append(nodes, network.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(hosts.RoleHAProxy)})
-	}
-	for _, w := range fakeWorkers {
-		nodes = append(nodes, network.Node{Name: w.Name, Address: w.Address, Roles: hosts.NewRoles(hosts.RoleWorker)})
+	// (the haproxy hosts and the backends are the topology's nodes)
+	nodesWith := func(workers []haproxy.Node) []network.Node {
+		var nodes []network.Node
+		for _, h := range lbs {
+			nodes = append(nodes, network.Node{Name: h.Name, Address: h.Address, Roles: hosts.NewRoles(hosts.RoleHAProxy)})
+		}
+		for _, w := range workers {
+			nodes = append(nodes, network.Node{Name: w.Name, Address: w.Address, Roles: hosts.NewRoles(hosts.RoleWorker)})
+		}
+		return nodes
 	}
 	plan := haproxy.Plan{
-		LBs: lbNodes, Workers: fakeWorkers, PublicVIP: publicVIP, InternalVIP: internalVIP, Interface: labIface,
+		PublicVIP: publicVIP, InternalVIP: internalVIP, Interface: labIface,
 		Stats:    haproxy.StatsSettings{Enabled: true, User: "admin"},
-		Topology: network.Topology{Nodes: nodes, InternalSubnet: "10.77.0.0/24", StatsPort: network.DefaultStatsPort},
+		Topology: network.Topology{Nodes: nodesWith(fakeWorkers), InternalSubnet: "10.77.0.0/24", StatsPort: network.DefaultStatsPort},
 		// The lab hosts inherit this machine's hard open-files limit, which may be far below
 		// what the default maxconn needs (about two descriptors per connection).
 		MaxConn: 2000,
@@ -410,7 +412,7 @@ func TestHAProxyLab(t *testing.T) {
 	for _, h := range lbs {
 		masters[h.Name] = strings.Fields(workerPIDs(h))[0]
 	}
-	plan.Workers = fakeWorkers[:1]
+	plan.Topology.Nodes = nodesWith(fakeWorkers[:1])
 	if rendered, err = haproxy.Render(plan); err != nil {
 		t.Fatal(err)
 	}
