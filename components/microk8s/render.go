@@ -396,8 +396,14 @@ func render(p Plan, paths Paths) (Rendered, error) {
 	}
 	fd := finalizeData{commonData: common, Addons: p.Addons, Dedicated: p.DedicatedMasters, Environment: string(p.Environment),
 		LabelMaster: LabelMaster, LabelWorker: LabelWorker, Taint: TaintKey + ":" + TaintEffect, TaintKey: TaintKey}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
 	for _, n := range p.Nodes {
-		fd.Nodes = append(fd.Nodes, finalNode{Name: n.Name, Master: n.Master(), Worker: n.Worker(), Taint: r.Tainted(n)})
+		fd.Nodes = append(fd.Nodes, []string{n.Name, yes(n.Master()), yes(n.Worker()), yes(r.Tainted(n))})
 	}
 	if r.Finalize, err = remotecmd.Render("microk8s-finalize", tmpl.Lookup("finalize.sh.tmpl"), fd); err != nil {
 		return r, err
@@ -544,14 +550,10 @@ type kubeconfigData struct {
 	Begin, End string
 }
 
-type finalNode struct {
-	Name                  string
-	Master, Worker, Taint bool
-}
-
 type finalizeData struct {
 	commonData
-	Nodes                    []finalNode
+	// Nodes are the data lines (remotecmd.Table): name, master label, worker label, taint (yes|no).
+	Nodes                    [][]string
 	Addons                   []string
 	Dedicated                bool
 	Environment              string
