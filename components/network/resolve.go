@@ -52,15 +52,15 @@ func (a Allow) String() string {
 	return fmt.Sprintf("%s %s/%s from %s", a.Rule.ID, a.Rule.Proto, a.Ports, from)
 }
 
-// Fact is the rule as plain data (component outputs, the policy pack).
+// Fact is the rule as plain data (component outputs, the policy pack). Its sources are one
+// comma-separated string ("" for none), as in String: a host lists every cluster address in
+// several rows, and one string per row instead of one element per address keeps the outputs of
+// a 300-host stack from growing with the square of the hosts (each element is awaited,
+// marshalled and stored on its own).
 func (a Allow) Fact() map[string]any {
-	srcs := make([]any, len(a.Sources))
-	for i, s := range a.Sources {
-		srcs[i] = s
-	}
 	return map[string]any{
 		"id": a.Rule.ID, "proto": string(a.Rule.Proto), "from": a.Ports.From, "to": a.Ports.To,
-		"source": string(a.Rule.From), "sources": srcs, "anywhere": a.Anywhere, "public": a.Rule.Public,
+		"source": string(a.Rule.From), "sources": strings.Join(a.Sources, ","), "anywhere": a.Anywhere, "public": a.Rule.Public,
 	}
 }
 

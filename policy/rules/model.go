@@ -150,6 +150,19 @@ func stringList(v property.Value) (out []string, known bool) {
 	return out, true
 }
 
+// sourceList reads a firewall row's sources: one comma-separated string (network.Allow.Fact),
+// or a list of strings.
+func sourceList(v property.Value) []string {
+	if s, known, ok := str(v); known && ok {
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, ",")
+	}
+	out, _ := stringList(v)
+	return out
+}
+
 // items returns the elements of a list (nil for a non-list); known is false when computed.
 func items(v property.Value) ([]property.Value, bool) {
 	if v.IsComputed() {
@@ -368,7 +381,7 @@ func firewallRow(v property.Value) (FirewallRow, bool) {
 	r.From, _, _ = number(at(v, "from"))
 	r.To, _, _ = number(at(v, "to"))
 	r.Source, _, _ = str(at(v, "source"))
-	r.Sources, _ = stringList(at(v, "sources"))
+	r.Sources = sourceList(at(v, "sources"))
 	r.Anywhere, _, _ = boolean(at(v, "anywhere"))
 	r.Public, _, _ = boolean(at(v, "public"))
 	return r, true
