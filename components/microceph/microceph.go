@@ -168,16 +168,16 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	// Lost hosts: removed from the bootstrap host once every member joined, before the pool is
 	// checked; their member and disks steps stay, frozen (their deletes would run on them).
+	if err := remotecmd.MarkedLost("microceph", args.Lost); err != nil {
+		return nil, err
+	}
 	for _, l := range args.Lost {
-		if !l.Lost {
-			return nil, fmt.Errorf("microceph: host %q is passed as lost but not marked lost (take Hosts.Lost from the hosts component)", l.Name)
-		}
 		rm, err := run(l.Name+"-remove", boot, r.Remove[l.Name], remotecmd.Options{Subject: l.Identity}, []pulumi.Resource{lastMember})
 		if err != nil {
 			return nil, err
 		}
 		disks = append(disks, rm)
-		frozen := remotecmd.Script{Step: r.Remove[l.Name].Step, Body: r.Remove[l.Name].Body, Secret: true}
+		frozen := remotecmd.Frozen(r.Remove[l.Name])
 		for _, step := range []string{"member", "disks"} {
 			if _, err := run(l.Name+"-"+step, l, frozen, remotecmd.Options{}, []pulumi.Resource{rm}); err != nil {
 				return nil, err

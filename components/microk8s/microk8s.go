@@ -125,9 +125,12 @@ func (a *Args) plan() (Plan, error) {
 	}
 	for _, h := range a.Lost {
 		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Roles: h.Roles})
-		if !h.Lost || h.Conn == nil {
-			errs = append(errs, fmt.Errorf("microk8s: lost host %q is not marked lost or has no connection (take Hosts.Lost from the hosts component)", h.Name))
+		if h.Conn == nil {
+			errs = append(errs, fmt.Errorf("microk8s: lost host %q has no connection (take Hosts.Lost from the hosts component)", h.Name))
 		}
+	}
+	if err := remotecmd.MarkedLost("microk8s", a.Lost); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := normalize(p); err != nil {
 		errs = append(errs, err)
@@ -275,8 +278,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 		joins = append(joins, rm)
-		// secret as the token and join steps were: their recorded stdin and outputs stay secret
-		frozen := remotecmd.Script{Step: r.Remove[l.Name].Step, Body: r.Remove[l.Name].Body, Secret: true}
+		frozen := remotecmd.Frozen(r.Remove[l.Name])
 		for _, s := range []struct {
 			step string
 			on   hosts.Host

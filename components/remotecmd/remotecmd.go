@@ -316,6 +316,22 @@ func triggers(h hosts.Host, o Options) (pulumi.Array, []string) {
 	return out, inert
 }
 
+// Frozen is the script a lost machine's step is registered with (Run freezes it: its recorded
+// inputs stay, it never runs). Any rendered script of the component will do; it is secret like
+// the membership steps it stands for, so their recorded stdin and outputs stay secret.
+func Frozen(s Script) Script { return Script{Step: s.Step, Body: s.Body, Secret: true} }
+
+// MarkedLost refuses hosts passed to a component as lost that the hosts component did not mark
+// lost (hosts.Host.Lost): the component would register their steps frozen for a live machine.
+func MarkedLost(component string, lost []hosts.Host) error {
+	for _, h := range lost {
+		if !h.Lost {
+			return fmt.Errorf("%s: host %q is passed as lost but not marked lost (take Hosts.Lost from the hosts component)", component, h.Name)
+		}
+	}
+	return nil
+}
+
 // Run registers the remote.Command of a script on a host. The host's Ready resources are
 // dependencies and its Identity (or Options.Subject) a trigger (a replaced machine is prepared
 // again); a changed script or connection is an update, on which pulumi-command runs `create`

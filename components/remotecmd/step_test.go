@@ -152,3 +152,18 @@ func TestTriggersSubjectAndInert(t *testing.T) {
 		}
 	}
 }
+
+// TestFrozenAndMarkedLost: the stand-in script of a frozen step is the given one, secret; a host
+// passed as lost must be marked lost.
+func TestFrozenAndMarkedLost(t *testing.T) {
+	s := remotecmd.Script{Step: "x-remove", Body: "body", DeleteBody: "del"}
+	if f := remotecmd.Frozen(s); f.Step != s.Step || f.Body != s.Body || !f.Secret || f.DeleteBody != "" {
+		t.Errorf("Frozen = %+v", f)
+	}
+	if err := remotecmd.MarkedLost("c", []hosts.Host{{Name: "a", Lost: true}}); err != nil {
+		t.Errorf("marked: %v", err)
+	}
+	if err := remotecmd.MarkedLost("c", []hosts.Host{{Name: "a", Lost: true}, {Name: "b"}}); err == nil || !strings.Contains(err.Error(), `c: host "b" is passed as lost but not marked lost`) {
+		t.Errorf("unmarked: %v", err)
+	}
+}

@@ -128,14 +128,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Steps[h.Name] = cmd
 		c.Done = append(c.Done, cmd)
 	}
+	if err := remotecmd.MarkedLost("wireguard "+name, args.Lost); err != nil {
+		return nil, err
+	}
 	for _, h := range args.Lost {
-		if !h.Lost {
-			return nil, fmt.Errorf("wireguard %s: host %s is passed as lost but not marked lost (take Hosts.Lost from the hosts component)", name, h.Name)
-		}
 		if len(rendered) == 0 {
 			break // validation keeps a live HAProxy host; nothing to freeze the step with
 		}
-		frozen := remotecmd.Script{Step: rendered[0].Script.Step, Body: rendered[0].Script.Body, Secret: true}
+		frozen := remotecmd.Frozen(rendered[0].Script)
 		if _, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s", name, h.Name), h, frozen, remotecmd.Options{User: args.User}, pulumi.Parent(c)); err != nil {
 			return nil, err
 		}
