@@ -133,8 +133,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 		return nil, fmt.Errorf("microk8s: %w", err)
 	}
 	cl.MicroCeph, err = microceph.New(ctx, "microceph", &microceph.Args{
-		Hosts: storageNodes, Channel: c.Ceph.Channel, Pool: c.Ceph.Pool, ReplicationSize: c.Ceph.ReplicationSize,
-		After: done, User: c.SSH.User, Lost: selectHosts(lost, withRole(hosts.RoleStorage)),
+		Plan: c.MicroCephPlan(), Hosts: append(storageNodes, selectHosts(lost, withRole(hosts.RoleStorage))...),
+		After: done, User: c.SSH.User,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("microceph: %w", err)

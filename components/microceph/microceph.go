@@ -13,36 +13,25 @@ import (
 // Token is the component's type token.
 const Token = "pm4ml:microceph:Cluster"
 
-// Args of the MicroCeph cluster.
+
+// Args of the storage cluster: the plan (pure data, the one stacks builds for render and deploy
+// alike), the machines it names and the ordering input. Each value is passed once: the hosts,
+// their disks, the channel, the pool and the replication size are the plan's.
 type Args struct {
-	// Hosts are the storage hosts in configuration order (each with its CephDisks). The first
-	// bootstraps the cluster; keep it first for the life of the stack (new hosts go after it).
-	Hosts           []hosts.Host
-	Channel         string // e.g. "squid/stable"
-	Pool            string
-	ReplicationSize int
+	// Plan names the storage hosts (Nodes, in configuration order: the first bootstraps the
+	// cluster; keep it first for the life of the stack, new hosts go after it) and the hosts
+	// gone for good (Lost: removed from the bootstrap host, OSDs out and purged, `cluster remove
+	// --force`, never reached; their member and disks steps stay registered frozen until their
+	// entries leave the configuration, which then only forgets them).
+	Plan Plan
+	// Hosts are the machines the plan names, live and lost (hosts.Host.Lost), by name: how to
+	// reach them.
+	Hosts []hosts.Host
 	// After maps a host name to what must finish on that host first (its HostPrep.Done). When
 	// set, every storage host needs an entry.
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
-	// Lost are storage hosts gone for good (hosts.Host.Lost): removed from the bootstrap host
-	// (OSDs out and purged, `cluster remove --force`), never reached. Their member and disks
-	// steps, whose deletes run on them, stay registered frozen (remotecmd: retained, inputs
-	// ignored) until their entries leave the configuration, which then only forgets them.
-	Lost []hosts.Host
-}
-
-// Plan is the render plan of the arguments (the same the render command uses).
-func (a *Args) Plan() Plan {
-	p := Plan{Channel: a.Channel, Pool: a.Pool, ReplicationSize: a.ReplicationSize}
-	for _, h := range a.Hosts {
-		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
-	}
-	for _, h := range a.Lost {
-		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
-	}
-	return p
 }
 
 // Cluster is the component: pm4ml:microceph:Cluster.
@@ -78,16 +67,32 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
-	r, err := Render(args.Plan())
+	r, err := Render(args.Plan)
 	if err != nil {
 		return nil, err
 	}
 	byName := map[string]hosts.Host{}
 	for _, h := range args.Hosts {
 		byName[h.Name] = h
-		if args.After != nil && args.After[h.Name] == nil {
-			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Done", h.Name)
+	}
+	var lost []hosts.Host
+	for _, n := range args.Plan.Nodes {
+		if _, ok := byName[n.Name]; !ok {
+			return nil, fmt.Errorf("microceph: no machine for storage host %q (Args.Hosts)", n.Name)
 		}
+		if args.After != nil && args.After[n.Name] == nil {
+			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Done", n.Name)
+		}
+	}
+	for _, n := range args.Plan.Lost {
+		h, ok := byName[n.Name]
+		if !ok {
+			return nil, fmt.Errorf("microceph: no machine for the lost storage host %q (Args.Hosts)", n.Name)
+		}
+		lost = append(lost, h)
+	}
+	if err := remotecmd.MarkedLost("microceph", lost); err != nil {
+		return nil, err
 	}
 	boot := byName[r.Bootstrap.Name]
 	run := func(step string, h hosts.Host, s remotecmd.Script, o remotecmd.Options, deps []pulumi.Resource, extra ...pulumi.ResourceOption) (*remote.Command, error) {
@@ -168,10 +173,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	// Lost hosts: removed from the bootstrap host once every member joined, before the pool is
 	// checked; their member and disks steps stay, frozen (their deletes would run on them).
-	if err := remotecmd.MarkedLost("microceph", args.Lost); err != nil {
-		return nil, err
-	}
-	for _, l := range args.Lost {
+	for _, l := range lost {
 		rm, err := run(l.Name+"-remove", boot, r.Remove[l.Name], remotecmd.Options{Subject: l.Identity}, []pulumi.Resource{lastMember})
 		if err != nil {
 			return nil, err
@@ -211,8 +213,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		names = append(names, pulumi.String(n.Node.Name))
 	}
 	c.Members = names.ToStringArrayOutput()
-	c.Pool = pulumi.String(args.Pool).ToStringOutput()
-	c.Channel = pulumi.String(args.Plan().Channel).ToStringOutput()
+	c.Pool = pulumi.String(args.Plan.Pool).ToStringOutput()
+	c.Channel = pulumi.String(args.Plan.Channel).ToStringOutput()
 	c.RefreshHeld = pulumi.Bool(true).ToBoolOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"channel":     c.Channel,

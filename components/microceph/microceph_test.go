@@ -118,7 +118,7 @@ func deploy(t *testing.T, hs []hosts.Host, size int, lost ...hosts.Host) (*mockt
 			}
 			after[h.Name] = p
 		}
-		c, err := New(ctx, "ceph", &Args{Hosts: hs, Channel: "squid/stable", Pool: "rbd-pm4ml", ReplicationSize: size, After: after, User: "ubuntu", Lost: lost})
+		c, err := New(ctx, "ceph", &Args{Plan: planOf(hs, size, lost...), Hosts: append(slices.Clone(hs), lost...), After: after, User: "ubuntu"})
 		if err != nil {
 			return err
 		}
@@ -433,12 +433,28 @@ func TestRemovingTheBootstrapHostKeepsTheOthersMembers(t *testing.T) {
 	}
 }
 
+// planOf is the plan of test machines (stacks builds it from the stack configuration).
+func planOf(hs []hosts.Host, size int, lost ...hosts.Host) Plan {
+	p := Plan{Channel: "squid/stable", Pool: "rbd-pm4ml", ReplicationSize: size}
+	for _, h := range hs {
+		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	for _, h := range lost {
+		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Disks: h.CephDisks})
+	}
+	return p
+}
+
 func TestArgsErrors(t *testing.T) {
 	h := testHost("s1", "10.0.0.1", "/dev/sdb")
+	gone := testHost("s9", "10.0.0.9", "/dev/sdb")
 	for name, a := range map[string]*Args{
-		"no hosts":       {Channel: "squid/stable", Pool: "p", ReplicationSize: 1},
-		"size too large": {Hosts: []hosts.Host{h}, Channel: "squid/stable", Pool: "p", ReplicationSize: 3},
-		"missing after":  {Hosts: []hosts.Host{h}, Channel: "squid/stable", Pool: "p", ReplicationSize: 1, After: map[string]pulumi.Resource{"other": nil}},
+		"no hosts":                 {Plan: planOf(nil, 1)},
+		"size too large":           {Plan: planOf([]hosts.Host{h}, 3), Hosts: []hosts.Host{h}},
+		"missing after":            {Plan: planOf([]hosts.Host{h}, 1), Hosts: []hosts.Host{h}, After: map[string]pulumi.Resource{"other": nil}},
+		"no machine":               {Plan: planOf([]hosts.Host{h}, 1)},
+		"lost host not marked":     {Plan: planOf([]hosts.Host{h}, 1, gone), Hosts: []hosts.Host{h, gone}},
+		"no machine for lost host": {Plan: planOf([]hosts.Host{h}, 1, gone), Hosts: []hosts.Host{h}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(pulumi.EnvConfig, "{}")
