@@ -123,17 +123,16 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 	cl := &Cluster{}
 	var err error
 	cl.MicroK8s, err = microk8s.New(ctx, "microk8s", &microk8s.Args{
-		Environment: c.Environment, Channel: plan.Channel, Nodes: k8sNodes, DedicatedMasters: plan.DedicatedMasters,
+		Plan: plan, Hosts: slices.Concat(k8sNodes, selectHosts(lost, hosts.Roles.IsKubernetesNode)),
 		// Join tokens are derived (HMAC) from the SSH key, a secret the program already holds:
 		// stable across runs, never random, never in a script.
-		JoinSecret: sec.SSHPrivateKey, After: done, User: c.SSH.User, MaxUnavailable: plan.MaxUnavailable,
-		Lost: selectHosts(lost, hosts.Roles.IsKubernetesNode),
+		JoinSecret: sec.SSHPrivateKey, After: done,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("microk8s: %w", err)
 	}
 	cl.MicroCeph, err = microceph.New(ctx, "microceph", &microceph.Args{
-		Plan: c.MicroCephPlan(), Hosts: append(storageNodes, selectHosts(lost, withRole(hosts.RoleStorage))...),
+		Plan: c.MicroCephPlan(), Hosts: slices.Concat(storageNodes, selectHosts(lost, withRole(hosts.RoleStorage))),
 		After: done, User: c.SSH.User,
 	})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 // Token is the component's type token.
 const Token = "pm4ml:microceph:Cluster"
 
-
 // Args of the storage cluster: the plan (pure data, the one stacks builds for render and deploy
 // alike), the machines it names and the ordering input. Each value is passed once: the hosts,
 // their disks, the channel, the pool and the replication size are the plan's.

@@ -16,37 +16,25 @@ import (
 // Token is the component's type token.
 const Token = "pm4ml:microk8s:Cluster"
 
-// Args of the cluster.
+// Args of the cluster: the plan (pure data, the one stacks builds for render and deploy alike),
+// the machines it names, the join secret and the ordering input. Each value is passed once.
 type Args struct {
-	Environment hosts.Environment
-	// Channel is the snap channel (pm4ml:microk8s.channel), e.g. "1.31/stable"; "" means
-	// DefaultChannel.
-	Channel string
-	// Nodes are the masters and workers in configuration order, a combined master+worker host
-	// once. The first node with the master role bootstraps the cluster.
-	Nodes []hosts.Host
-	// DedicatedMasters taints the masters that are not workers with
-	// node-role.kubernetes.io/control-plane=:NoSchedule (prod, guide 4.1); when false the taint
-	// is removed from every node.
-	DedicatedMasters bool
+	// Plan: the environment, the channel, the nodes (masters and workers in configuration order,
+	// a combined master+worker host once; the first master bootstraps the cluster), dedicated
+	// masters, the SSH user, addons, maxUnavailable, and the nodes gone for good (Lost: removed
+	// from the cluster from the first master, `remove-node --force`, never reached; their
+	// membership steps, whose deletes would reach or drain them, stay registered frozen until
+	// their entries leave the configuration, which then only forgets them).
+	Plan Plan
+	// Hosts are the machines the plan names, live and lost (hosts.Host.Lost), by name: how to
+	// reach them.
+	Hosts []hosts.Host
 	// JoinSecret is a Pulumi secret; the join tokens are derived from it (JoinToken), so they are
 	// stable across runs and never random.
 	JoinSecret pulumi.StringInput
 	// After holds, per host name, the resource the node's installation waits for: the host
 	// preparation's Done step. Every node needs one.
 	After map[string]pulumi.Resource
-	// User is the SSH user (sudo unless root); it joins group microk8s.
-	User string
-	// Addons to enable; nil means DefaultAddons.
-	Addons []string
-	// MaxUnavailable worker-only nodes are upgraded at once when Channel changes
-	// (pm4ml:microk8s.upgrade.maxUnavailable); 0 means DefaultMaxUnavailable.
-	MaxUnavailable int
-	// Lost are masters and workers gone for good (hosts.Host.Lost): removed from the cluster from
-	// the first master (`remove-node --force`), never reached. Their membership steps, whose
-	// deletes would reach them or drain them, stay registered frozen (remotecmd: retained, inputs
-	// ignored) until their entries leave the configuration, which then only forgets them.
-	Lost []hosts.Host
 }
 
 // Cluster is the component: pm4ml:microk8s:Cluster.
@@ -106,36 +94,42 @@ type Cluster struct {
 	MastersUpgraded pulumi.Resource
 }
 
-// plan validates the arguments and maps them onto a Plan.
-func (a *Args) plan() (Plan, error) {
-	p := Plan{Environment: a.Environment, Channel: a.Channel, DedicatedMasters: a.DedicatedMasters, User: a.User, Addons: a.Addons,
-		MaxUnavailable: a.MaxUnavailable}
+// machines validates the arguments and returns the machine of every node and lost node of the
+// plan by name; every problem at once.
+func (a *Args) machines() (map[string]hosts.Host, error) {
 	var errs []error
 	if a.JoinSecret == nil {
 		errs = append(errs, errors.New("microk8s: no join secret (Args.JoinSecret): the join tokens are derived from it"))
 	}
-	for _, h := range a.Nodes {
-		p.Nodes = append(p.Nodes, Node{Name: h.Name, Address: h.Address, Roles: h.Roles})
-		if a.After[h.Name] == nil {
-			errs = append(errs, fmt.Errorf("microk8s: no host-preparation step for %q (Args.After): the node must be prepared before MicroK8s is installed", h.Name))
+	byName := map[string]hosts.Host{}
+	for _, h := range a.Hosts {
+		byName[h.Name] = h
+	}
+	for _, n := range a.Plan.Nodes {
+		h, ok := byName[n.Name]
+		if a.After[n.Name] == nil {
+			errs = append(errs, fmt.Errorf("microk8s: no host-preparation step for %q (Args.After): the node must be prepared before MicroK8s is installed", n.Name))
 		}
-		if h.Conn == nil || h.Identity == nil {
-			errs = append(errs, fmt.Errorf("microk8s: host %q has no SSH connection or identity (take hosts from the hosts component)", h.Name))
+		if !ok || h.Conn == nil || h.Identity == nil {
+			errs = append(errs, fmt.Errorf("microk8s: host %q has no SSH connection or identity (take hosts from the hosts component)", n.Name))
 		}
 	}
-	for _, h := range a.Lost {
-		p.Lost = append(p.Lost, Node{Name: h.Name, Address: h.Address, Roles: h.Roles})
-		if h.Conn == nil {
-			errs = append(errs, fmt.Errorf("microk8s: lost host %q has no connection (take Hosts.Lost from the hosts component)", h.Name))
+	var lost []hosts.Host
+	for _, n := range a.Plan.Lost {
+		h, ok := byName[n.Name]
+		if !ok || h.Conn == nil {
+			errs = append(errs, fmt.Errorf("microk8s: lost host %q has no connection (take Hosts.Lost from the hosts component)", n.Name))
+			continue
 		}
+		lost = append(lost, h)
 	}
-	if err := remotecmd.MarkedLost("microk8s", a.Lost); err != nil {
+	if err := remotecmd.MarkedLost("microk8s", lost); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := normalize(p); err != nil {
+	if _, err := normalize(a.Plan); err != nil {
 		errs = append(errs, err)
 	}
-	return p, errors.Join(errs...)
+	return byName, errors.Join(errs...)
 }
 
 // joinTokenOutput derives a node's join token from the secret, as a secret.
@@ -154,10 +148,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil {
 		return nil, errors.New("microk8s: no arguments")
 	}
-	plan, err := args.plan()
+	host, err := args.machines()
 	if err != nil {
 		return nil, err
 	}
+	plan := args.Plan
 	r, err := Render(plan)
 	if err != nil {
 		return nil, err
@@ -168,10 +163,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
-	host := map[string]hosts.Host{}
-	for _, h := range args.Nodes {
-		host[h.Name] = h
-	}
 	run := func(res string, h hosts.Host, s remotecmd.Script, o remotecmd.Options, deps []pulumi.Resource, extra ...pulumi.ResourceOption) (*remote.Command, error) {
 		o.User = plan.User
 		ro := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(deps)}, extra...)
@@ -179,7 +170,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	// 1. MicroK8s on every node, each after its host preparation.
-	for _, h := range args.Nodes {
+	for _, n := range plan.Nodes {
+		h := host[n.Name]
 		cmd, err := run(name+"-"+h.Name+"-install", h, r.Install[h.Name], remotecmd.Options{}, []pulumi.Resource{args.After[h.Name]})
 		if err != nil {
 			return nil, err
@@ -272,7 +264,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// in the same update to replace a lost one has joined), before finalize checks the nodes.
 	// Their membership steps stay registered, frozen: the drain and token steps (on a master,
 	// about the lost machine) and the join (on it); their deletes never run.
-	for _, l := range args.Lost {
+	for _, n := range plan.Lost {
+		l := host[n.Name]
 		rm, err := run(name+"-"+l.Name+"-remove", first, r.Remove[l.Name], remotecmd.Options{Subject: l.Identity}, []pulumi.Resource{gate, kc})
 		if err != nil {
 			return nil, err

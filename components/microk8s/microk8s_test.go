@@ -59,6 +59,12 @@ func run(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool
 	return runWith(t, env, nodes, dedicated, nil)
 }
 
+// setNodes gives a the nodes hs (plan and machines).
+func setNodes(a *microk8s.Args, hs []hosts.Host) {
+	a.Hosts = hs
+	a.Plan.Nodes = planOf(a.Plan.Environment, hs, a.Plan.DedicatedMasters, "").Nodes
+}
+
 // runWith is run with the arguments changed by mutate first.
 func runWith(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool, mutate func(*microk8s.Args)) (*mocktest.Mocks, *microk8s.Cluster) {
 	t.Helper()
@@ -74,9 +80,9 @@ func runWith(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated 
 		}
 		var err error
 		a := &microk8s.Args{
-			Environment: env, Channel: "1.31/stable", Nodes: nodes, DedicatedMasters: dedicated,
-			JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput),
-			After:      after, User: "ubuntu",
+			Plan:  planOf(env, nodes, dedicated, "ubuntu"),
+			Hosts: nodes, JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput),
+			After: after,
 		}
 		if mutate != nil {
 			mutate(a)
@@ -604,7 +610,9 @@ func TestRemovingAWorkerRemovesExactlyItsSteps(t *testing.T) {
 
 func TestArgsValidation(t *testing.T) {
 	base := func() *microk8s.Args {
-		return &microk8s.Args{Environment: hosts.Prod, Nodes: prodNodes(), User: "ubuntu",
+		p := planOf(hosts.Prod, prodNodes(), false, "ubuntu")
+		p.Channel = ""
+		return &microk8s.Args{Plan: p, Hosts: prodNodes(),
 			JoinSecret: pulumi.ToSecret(pulumi.String(joinSecret)).(pulumi.StringOutput), After: map[string]pulumi.Resource{}}
 	}
 	cases := []struct {
@@ -612,13 +620,13 @@ func TestArgsValidation(t *testing.T) {
 		mutate func(a *microk8s.Args)
 		want   []string
 	}{
-		{"no master", func(a *microk8s.Args) { a.Nodes = prodNodes()[3:] }, []string{"no host with the role master"}},
+		{"no master", func(a *microk8s.Args) { setNodes(a, prodNodes()[3:]) }, []string{"no host with the role master"}},
 		{"no after", func(a *microk8s.Args) {}, []string{`no host-preparation step for "m1" (Args.After)`}},
 		{"no secret", func(a *microk8s.Args) { a.JoinSecret = nil }, []string{"no join secret"}},
-		{"bad channel", func(a *microk8s.Args) { a.Channel = "1.31 stable" }, []string{"pm4ml:microk8s.channel"}},
-		{"no user", func(a *microk8s.Args) { a.User = "" }, []string{"pm4ml:ssh.user"}},
-		{"haproxy host", func(a *microk8s.Args) { a.Nodes = append(a.Nodes, node("lb1", "10.0.0.50", hosts.RoleHAProxy)) }, []string{`"lb1" has roles "haproxy"`}},
-		{"duplicate", func(a *microk8s.Args) { a.Nodes = append(a.Nodes, node("w1", "10.0.0.99", hosts.RoleWorker)) }, []string{`"w1" is listed twice`}},
+		{"bad channel", func(a *microk8s.Args) { a.Plan.Channel = "1.31 stable" }, []string{"pm4ml:microk8s.channel"}},
+		{"no user", func(a *microk8s.Args) { a.Plan.User = "" }, []string{"pm4ml:ssh.user"}},
+		{"haproxy host", func(a *microk8s.Args) { setNodes(a, append(a.Hosts, node("lb1", "10.0.0.50", hosts.RoleHAProxy))) }, []string{`"lb1" has roles "haproxy"`}},
+		{"duplicate", func(a *microk8s.Args) { setNodes(a, append(a.Hosts, node("w1", "10.0.0.99", hosts.RoleWorker))) }, []string{`"w1" is listed twice`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -655,7 +663,7 @@ func TestRollingUpgradeOrder(t *testing.T) {
 		}
 		return out
 	}
-	m, c := runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Channel = "1.32/stable" })
+	m, c := runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Plan.Channel = "1.32/stable" })
 	mustDepend(t, m, "cluster-backup", "cluster-finalize")
 	if got := connHost(t, m.Named(t, "cluster-backup")); got != "10.0.0.1" {
 		t.Errorf("the backup runs on %s, want the first master", got)
@@ -701,7 +709,7 @@ func TestRollingUpgradeOrder(t *testing.T) {
 	}
 
 	// maxUnavailable 2: the workers in batches of two, each after the whole previous batch.
-	m, c = runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Channel = "1.32/stable"; a.MaxUnavailable = 2 })
+	m, c = runWith(t, hosts.Prod, prodNodes(), true, func(a *microk8s.Args) { a.Plan.Channel = "1.32/stable"; a.Plan.MaxUnavailable = 2 })
 	for _, w := range []string{"w1", "w2"} {
 		mustDepend(t, m, "cluster-"+w+"-upgrade", "cluster-m3-upgrade")
 		mustDepend(t, m, "cluster-w3-upgrade", "cluster-"+w+"-upgrade")
@@ -714,7 +722,7 @@ func TestRollingUpgradeOrder(t *testing.T) {
 	}
 
 	// stg: the combined master+worker nodes are masters (one at a time) and are drained.
-	m, _ = runWith(t, hosts.Stg, stgNodes(), false, func(a *microk8s.Args) { a.MaxUnavailable = 2 })
+	m, _ = runWith(t, hosts.Stg, stgNodes(), false, func(a *microk8s.Args) { a.Plan.MaxUnavailable = 2 })
 	mustDepend(t, m, "cluster-k2-upgrade", "cluster-k1-upgrade")
 	if !strings.Contains(script(t, m.Named(t, "cluster-k1-upgrade"), "create"), `k drain "$self"`) {
 		t.Error("a master that runs workloads is drained")
