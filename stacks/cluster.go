@@ -139,10 +139,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 		return nil, fmt.Errorf("microceph: %w", err)
 	}
 	master := selectHosts(k8sNodes, withRole(hosts.RoleMaster))[0] // validation guarantees one
-	sp := c.StoragePlan()
 	cl.Storage, err = storage.New(ctx, "storage", &storage.Args{
-		Master: master, CephConf: cl.MicroCeph.CephConf, Keyring: cl.MicroCeph.Keyring, Pool: sp.Pool,
-		StorageClass: sp.StorageClass, LocalStorageClass: sp.LocalStorageClass, LocalStoragePath: sp.LocalStoragePath,
+		Plan: c.StoragePlan(), Host: master, CephConf: cl.MicroCeph.CephConf, Keyring: cl.MicroCeph.Keyring,
 		After: []pulumi.Resource{cl.MicroK8s.Ready, cl.MicroCeph.Ready}, User: c.SSH.User,
 	})
 	if err != nil {

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -11,31 +13,21 @@ import (
 // Token is the component's type token.
 const Token = "pm4ml:storage:Storage"
 
-// Args of the storage tiers.
+// Args of the storage classes: the plan (pure data, the one stacks builds for render and deploy
+// alike), the machine it runs on, the Ceph client configuration and the ordering input.
 type Args struct {
-	// Master runs every step (microk8s enable, connect-external-ceph, kubectl).
-	Master hosts.Host
+	Plan Plan
+	// Host is the machine of Plan.Master: every step runs there (microk8s enable,
+	// connect-external-ceph, kubectl).
+	Host hosts.Host
 	// CephConf and Keyring are the MicroCeph cluster's client configuration (secrets; the
 	// keyring is client.admin's: connect-external-ceph creates its CSI users with it).
 	CephConf pulumi.StringInput
 	Keyring  pulumi.StringInput
-	Pool     string
-	// StorageClass is the Ceph RBD class (cold tier), default "ceph-rbd".
-	StorageClass string
-	// LocalStorageClass is the node-local class (transaction-critical tier, the default class),
-	// e.g. "local-nvme"; LocalStoragePath its directory on the nodes.
-	LocalStorageClass string
-	LocalStoragePath  string
 	// After: MicroK8s ready (the cluster's Ready) and MicroCeph ready (its Ready).
 	After []pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
-}
-
-// Plan is the render plan of the arguments (the same the render command uses).
-func (a *Args) Plan() Plan {
-	return Plan{Master: a.Master.Name, Pool: a.Pool, StorageClass: a.StorageClass,
-		LocalStorageClass: a.LocalStorageClass, LocalStoragePath: a.LocalStoragePath}
 }
 
 // Storage is the component: pm4ml:storage:Storage.
@@ -58,7 +50,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
-	plan := args.Plan()
+	plan := args.Plan
+	if args.Host.Name != plan.Master {
+		return nil, fmt.Errorf("storage: the machine %q is not the plan's master %q (Args.Host)", args.Host.Name, plan.Master)
+	}
 	r, err := Render(plan)
 	if err != nil {
 		return nil, err
@@ -75,7 +70,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			links[i].Options.Stdin = stdin
 		}
 	}
-	if c.Steps, err = remotecmd.Chain(ctx, args.Master, args.After, links, pulumi.Parent(c)); err != nil {
+	if c.Steps, err = remotecmd.Chain(ctx, args.Host, args.After, links, pulumi.Parent(c)); err != nil {
 		return nil, err
 	}
 	c.Ready = c.Steps[len(c.Steps)-1]

@@ -51,10 +51,9 @@ func deploy(t *testing.T, storageClass string) (*mocktest.Mocks, *captured) {
 			after = append(after, r)
 		}
 		st, err := New(ctx, "storage", &Args{
-			Master: master(), CephConf: pulumi.ToSecret(pulumi.String(testConf)).(pulumi.StringOutput),
-			Keyring: pulumi.ToSecret(pulumi.String(testKeyring)).(pulumi.StringOutput), Pool: "rbd-pm4ml",
-			StorageClass: storageClass, LocalStorageClass: "local-nvme", LocalStoragePath: "/var/lib/pm4ml-local",
-			After: after, User: "ubuntu",
+			Plan: Plan{Master: master().Name, Pool: "rbd-pm4ml", StorageClass: storageClass, LocalStorageClass: "local-nvme", LocalStoragePath: "/var/lib/pm4ml-local"},
+			Host: master(), CephConf: pulumi.ToSecret(pulumi.String(testConf)).(pulumi.StringOutput),
+			Keyring: pulumi.ToSecret(pulumi.String(testKeyring)).(pulumi.StringOutput), After: after, User: "ubuntu",
 		})
 		if err != nil {
 			return err
@@ -200,11 +199,18 @@ func TestCustomCephClassName(t *testing.T) {
 
 func TestArgsErrorNamesKey(t *testing.T) {
 	_, err := mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
-		_, err := New(ctx, "storage", &Args{Master: master(), CephConf: pulumi.String(""), Keyring: pulumi.String(""), Pool: "p",
-			StorageClass: "ceph-rbd", LocalStorageClass: "ceph-rbd", LocalStoragePath: "/x"})
+		_, err := New(ctx, "storage", &Args{Host: master(), CephConf: pulumi.String(""), Keyring: pulumi.String(""),
+			Plan: Plan{Master: master().Name, Pool: "p", StorageClass: "ceph-rbd", LocalStorageClass: "ceph-rbd", LocalStoragePath: "/x"}})
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "pm4ml:ceph.localStorageClass") {
 		t.Fatalf("err = %v", err)
+	}
+	_, err = mocktest.Run(t, map[string]string{}, nil, func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "storage", &Args{Host: master(), Plan: Plan{Master: "other", Pool: "p", StorageClass: "ceph-rbd", LocalStorageClass: "local-nvme", LocalStoragePath: "/x"}})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "is not the plan's master") {
+		t.Fatalf("another machine than the plan's master: err = %v", err)
 	}
 }
