@@ -152,9 +152,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 	if err != nil {
 		return nil, fmt.Errorf("haproxy: %w", err)
 	}
-	ws := c.WireGuardSettings()
 	cl.WireGuard, err = wireguard.New(ctx, "wireguard", &wireguard.Args{
-		Enabled: c.WireGuard.Enabled, Hosts: lbs, Port: ws.Port, Address: ws.Address, Peers: ws.Peers,
+		Enabled: c.WireGuard.Enabled, Hosts: lbs, Settings: c.WireGuardSettings(),
 		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User, Lost: selectHosts(lost, withRole(hosts.RoleHAProxy)),
 	})
 	if err != nil {

@@ -22,11 +22,9 @@ type Args struct {
 	// Hosts are the HAProxy hosts (role haproxy): the public side, where the port matrix row
 	// network.WireGuard opens Port.
 	Hosts []hosts.Host
-	// Port is pm4ml:wireguard.port (0: the default of the port matrix row network.WireGuard).
-	Port int
-	// Address is pm4ml:wireguard.address, the interface address with prefix (e.g. 10.200.0.1/24).
-	Address string
-	Peers   []Peer
+	// Settings are the plan (pm4ml:wireguard: port, address, peers; the interface defaults to
+	// wg0), the one stacks also renders.
+	Settings Settings
 	// PrivateKey is the secret pm4ml:wireguardPrivateKey: ONE server key for every host, so that
 	// a VIP failover keeps the server identity. It reaches the hosts on stdin only.
 	PrivateKey pulumi.StringInput
@@ -36,8 +34,6 @@ type Args struct {
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
-	// Interface is the interface and wg-quick@ unit name (default wg0).
-	Interface string
 	// Lost are HAProxy hosts gone for good (hosts.Host.Lost): their steps stay registered,
 	// frozen (remotecmd: inputs ignored, retained), so that their delete, which stops the
 	// interface on the host, never tries to reach them.
@@ -96,7 +92,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Done)", h.Name))
 		}
 	}
-	s := withDefaults(Settings{Interface: args.Interface, Port: args.Port, Address: args.Address, Peers: args.Peers})
+	s := withDefaults(args.Settings)
 	rendered, err := Render(s, names)
 	if err != nil {
 		errs = append(errs, err)
@@ -145,9 +141,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// The public key is derived from the secret but is not secret itself.
 	c.PublicKey = pulumi.Unsecret(args.PrivateKey.ToStringOutput().ApplyT(PublicKey)).(pulumi.StringOutput)
 	c.Port = pulumi.Int(s.Port).ToIntOutput()
-	c.Address = pulumi.String(args.Address).ToStringOutput()
+	c.Address = pulumi.String(s.Address).ToStringOutput()
 	c.Interface = pulumi.String(s.Interface).ToStringOutput()
-	c.PeerCount = pulumi.Int(len(args.Peers)).ToIntOutput()
+	c.PeerCount = pulumi.Int(len(s.Peers)).ToIntOutput()
 	c.Hosts = pulumi.ToStringArray(names).ToStringArrayOutput()
 	return c, c.register(ctx)
 }

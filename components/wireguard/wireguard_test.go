@@ -85,9 +85,7 @@ func enabledArgs(after map[string]pulumi.Resource) *Args {
 	return &Args{
 		Enabled:    true,
 		Hosts:      []hosts.Host{testHost("lb1", "10.0.0.21", hosts.RoleHAProxy), testHost("lb2", "10.0.0.22", hosts.RoleHAProxy)},
-		Port:       s.Port,
-		Address:    s.Address,
-		Peers:      s.Peers,
+		Settings:   s,
 		PrivateKey: pulumi.ToSecret(pulumi.String(testServerPrivate)).(pulumi.StringOutput),
 		After:      after,
 		User:       "ubuntu",
@@ -235,7 +233,7 @@ func TestVPNDisabledRegistersNoChildren(t *testing.T) {
 	var s seen
 	m, err := runMocks(t, func(ctx *pulumi.Context) error {
 		// Everything else is wrong on purpose: nothing is read when disabled.
-		c, err := New(ctx, "wireguard", &Args{Enabled: false, Hosts: []hosts.Host{testHost("m1", "10.0.0.1", hosts.RoleMaster)}, Port: -1})
+		c, err := New(ctx, "wireguard", &Args{Enabled: false, Hosts: []hosts.Host{testHost("m1", "10.0.0.1", hosts.RoleMaster)}, Settings: Settings{Port: -1}})
 		if err != nil {
 			return err
 		}
@@ -275,7 +273,7 @@ func TestVPNRefusesBadArgs(t *testing.T) {
 		{"not an LB", func(a *Args) { a.Hosts[1] = testHost("w1", "10.0.0.31", hosts.RoleWorker) }, []string{"pm4ml:hosts (w1)", "role haproxy"}},
 		{"no LBs", func(a *Args) { a.Hosts = nil }, []string{"pm4ml:wireguard.enabled: is true but no host has the role haproxy"}},
 		{"After without a host", func(a *Args) { a.After = map[string]pulumi.Resource{} }, []string{"no After entry for host lb1", "no After entry for host lb2"}},
-		{"bad settings", func(a *Args) { a.Address = "nope"; a.Peers = nil }, []string{"pm4ml:wireguard.address", "pm4ml:wireguard.peers: is empty"}},
+		{"bad settings", func(a *Args) { a.Settings.Address = "nope"; a.Settings.Peers = nil }, []string{"pm4ml:wireguard.address", "pm4ml:wireguard.peers: is empty"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
