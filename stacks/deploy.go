@@ -83,7 +83,7 @@ func Build(ctx *pulumi.Context, cfg *Config, sec Secrets) (*Stack, error) {
 	}
 	done := map[string]pulumi.Resource{}
 	for i, h := range hs.Hosts {
-		done[h.Name] = st.Prep[i].Done
+		done[h.Name] = st.Prep[i].Ready
 	}
 	if st.Cluster, err = buildCluster(ctx, cfg, sec, hs.Hosts, hs.Lost, done); err != nil {
 		return nil, err

@@ -133,7 +133,7 @@ func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs
 	// After every node runs the configured channel too (the workers' upgrades roll beside the
 	// waves). Custom resources only, never a component: the Go SDK expands a component into the children
 	// registered so far, which races with their registration (seen as a missing edge under load).
-	va.DependsOn = append(append(append(append([]pulumi.Resource{}, p.Waves.Last...), p.MCMSecret.Secret), cl.HAProxy.Ready...), cl.MicroK8s.Upgraded...)
+	va.DependsOn = append(append(append(append([]pulumi.Resource{}, p.Waves.Ready...), p.MCMSecret.Secret), cl.HAProxy.Ready...), cl.MicroK8s.Upgraded...)
 	if p.Verification, err = verify.New(ctx, "verify", va); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

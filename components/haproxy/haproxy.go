@@ -24,7 +24,7 @@ type Args struct {
 	// StatsPassword is pm4ml:haproxyStatsPassword, a Pulumi secret; it reaches the config step
 	// on stdin only. Required when Plan.Stats.Enabled.
 	StatsPassword pulumi.StringInput
-	// After maps each haproxy host's name to what its steps wait for (its HostPrep.Done).
+	// After maps each haproxy host's name to what its steps wait for (its HostPrep.Ready).
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo unless root).
 	User string
@@ -38,8 +38,6 @@ type LoadBalancer struct {
 	Rendered []Rendered
 	// Steps per haproxy host name, in execution order (install, config[, keepalived]).
 	Steps map[string][]*remote.Command
-	// Done per haproxy host name: its last step.
-	Done map[string]pulumi.Resource
 	// Ready is every haproxy host's last step, in Args.LBs order: what a later resource depends
 	// on. (Not the component itself: the Go SDK expands a component into the children registered
 	// so far, which races with the registration of its children.)
@@ -81,7 +79,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	c := &LoadBalancer{Rendered: rendered, Steps: map[string][]*remote.Command{}, Done: map[string]pulumi.Resource{}}
+	c := &LoadBalancer{Rendered: rendered, Steps: map[string][]*remote.Command{}}
 	if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -119,7 +117,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			}
 			prev = cmd
 		}
-		c.Done[h.Name] = prev
 		c.Ready[i] = prev
 		if r.StatsBind != "" {
 			statsBind[h.Name] = pulumi.String(r.StatsBind)

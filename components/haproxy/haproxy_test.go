@@ -43,7 +43,7 @@ func argsFor(ctx *pulumi.Context, p Plan, stats bool) (*Args, error) {
 	for _, l := range p.LBs() {
 		h := host(l.Name, l.Address, hosts.RoleHAProxy)
 		a.Hosts = append(a.Hosts, h)
-		// stands in for hostprep's Done (the host's firewall step, a remote command)
+		// stands in for hostprep's Ready (the host's firewall step, a remote command)
 		r, err := remote.NewCommand(ctx, "prep-"+l.Name, &remote.CommandArgs{Connection: h.Conn, Create: pulumi.String("true")})
 		if err != nil {
 			return nil, err

@@ -26,9 +26,9 @@ type Args struct {
 type HostPrep struct {
 	pulumi.ResourceState
 
-	// Steps in order; Done is the last one: later layers depend on it.
+	// Steps in order; Ready is the last one: later layers depend on it.
 	Steps []*remote.Command
-	Done  pulumi.Resource
+	Ready pulumi.Resource
 	// FirewallRules are the resolved rows, "id proto/ports from sources" (registered output,
 	// for reviewers and the stack outputs).
 	FirewallRules pulumi.StringArrayOutput `pulumi:"firewallRules"`
@@ -56,7 +56,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if c.Steps, err = remotecmd.Chain(ctx, args.Host, nil, links, pulumi.Parent(c)); err != nil {
 		return nil, err
 	}
-	c.Done = c.Steps[len(c.Steps)-1]
+	c.Ready = c.Steps[len(c.Steps)-1]
 	rules, structured := pulumi.StringArray{}, pulumi.Array{}
 	for _, a := range r.Rules {
 		rules = append(rules, pulumi.String(a.String()))

@@ -52,8 +52,8 @@ func TestHostPrepChain(t *testing.T) {
 	if comp.Type != hostprep.Token {
 		t.Errorf("component type %s", comp.Type)
 	}
-	if len(c.Steps) != 4 || c.Done != c.Steps[3] {
-		t.Fatalf("steps %d, Done must be the last step", len(c.Steps))
+	if len(c.Steps) != 4 || c.Ready != c.Steps[3] {
+		t.Fatalf("steps %d, Ready must be the last step", len(c.Steps))
 	}
 	children := m.ChildrenOf(t, "prep-w1")
 	if len(children) != 4 {

@@ -26,7 +26,7 @@ type Args struct {
 	// Hosts are the machines the plan names, live and lost (hosts.Host.Lost), by name: how to
 	// reach them.
 	Hosts []hosts.Host
-	// After maps a host name to what must finish on that host first (its HostPrep.Done). When
+	// After maps a host name to what must finish on that host first (its HostPrep.Ready). When
 	// set, every storage host needs an entry.
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
@@ -80,7 +80,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, fmt.Errorf("microceph: no machine for storage host %q (Args.Hosts)", n.Name)
 		}
 		if args.After != nil && args.After[n.Name] == nil {
-			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Done", n.Name)
+			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Ready", n.Name)
 		}
 	}
 	for _, n := range args.Plan.Lost {

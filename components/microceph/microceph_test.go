@@ -59,7 +59,7 @@ func sixDisks() []string {
 	return []string{"/dev/sdb", "/dev/sdc", "/dev/sdd", "/dev/sde", "/dev/sdf", "/dev/sdg"}
 }
 
-// prep is a stand-in for a host's HostPrep.Done (a custom resource, as the real one is).
+// prep is a stand-in for a host's HostPrep.Ready (a custom resource, as the real one is).
 type prep struct{ pulumi.CustomResourceState }
 
 func newPrep(ctx *pulumi.Context, name string) (*prep, error) {

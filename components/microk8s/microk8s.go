@@ -33,7 +33,7 @@ type Args struct {
 	// stable across runs and never random.
 	JoinSecret pulumi.StringInput
 	// After holds, per host name, the resource the node's installation waits for: the host
-	// preparation's Done step. Every node needs one.
+	// preparation's Ready step. Every node needs one.
 	After map[string]pulumi.Resource
 }
 

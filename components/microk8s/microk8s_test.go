@@ -50,10 +50,10 @@ func stgNodes() []hosts.Host {
 	}
 }
 
-// prep stands in for hostprep's Done step (a custom resource, as a remote.Command is).
+// prep stands in for hostprep's Ready step (a custom resource, as a remote.Command is).
 type prep struct{ pulumi.CustomResourceState }
 
-// run registers one prep stand-in per node (what hostprep's Done would be) and the cluster.
+// run registers one prep stand-in per node (what hostprep's Ready would be) and the cluster.
 func run(t *testing.T, env hosts.Environment, nodes []hosts.Host, dedicated bool) (*mocktest.Mocks, *microk8s.Cluster) {
 	t.Helper()
 	return runWith(t, env, nodes, dedicated, nil)

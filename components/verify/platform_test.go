@@ -78,7 +78,7 @@ func platform(t *testing.T, wl [][]string) *mocktest.Mocks {
 			LBHosts:   []hosts.Host{lb},
 			User:      "ubuntu",
 			Triggers:  pulumi.Array{wv.Fingerprint},
-			DependsOn: append(append([]pulumi.Resource{}, wv.Last...), mcm.Secret),
+			DependsOn: append(append([]pulumi.Resource{}, wv.Ready...), mcm.Secret),
 		})
 		return err
 	})

@@ -192,8 +192,8 @@ type Waves struct {
 	ByWave map[string][]pulumi.Resource
 	// Apps by Application name.
 	Apps map[string]*apiextensions.CustomResource
-	// Last are the Applications of the last wave: what comes after the platform depends on them.
-	Last []pulumi.Resource
+	// Ready are the Applications of the last wave: what comes after the platform depends on them.
+	Ready []pulumi.Resource
 
 	// Fingerprint changes whenever any Application's desired state changes (and only then):
 	// use it as a trigger of checks that must re-run after a change of the waves.
@@ -531,7 +531,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		prev = cur
 	}
-	c.Last = prev
+	c.Ready = prev
 	c.Fingerprint = pulumi.String(fp).ToStringOutput()
 	c.WaveApps = waveApps.ToStringArrayMapOutput()
 	c.Watched = watched.ToStringArrayOutput()

@@ -103,8 +103,8 @@ func TestGuideWavesChain(t *testing.T) {
 		"vault-storage-backend", "vault-and-secrets", "stateful-resources", "monitoring", "identity-and-access", "pm4ml-core"}) {
 		t.Errorf("Order = %v", got.Order)
 	}
-	if len(got.Last) != 1 || got.Last[0] != got.Apps["pm4ml"] {
-		t.Errorf("Last = %v", got.Last)
+	if len(got.Ready) != 1 || got.Ready[0] != got.Apps["pm4ml"] {
+		t.Errorf("Ready = %v", got.Ready)
 	}
 	vault := got.AfterApp("vault")
 	if len(vault) != 4 || vault[1] != got.Apps["vault"] || got.WaveOf("vault") != "vault-and-secrets" {
@@ -229,8 +229,8 @@ func TestCustomWaves(t *testing.T) {
 			t.Errorf("%s depends on %v, want exactly %v", from, deps, tos)
 		}
 	}
-	if got.WaveOf("vault") != "middle" || len(got.Last) != 2 {
-		t.Errorf("WaveOf(vault) %q Last %d", got.WaveOf("vault"), len(got.Last))
+	if got.WaveOf("vault") != "middle" || len(got.Ready) != 2 {
+		t.Errorf("WaveOf(vault) %q Ready %d", got.WaveOf("vault"), len(got.Ready))
 	}
 	retry := m.Named(t, "waves-c").Inputs["spec"].ObjectValue()["syncPolicy"].ObjectValue()["retry"]
 	if b, _ := json.Marshal(retry.Mappable()); string(b) != `{"backoff":{"duration":"1s","factor":2,"maxDuration":"5s"},"limit":2}` {

@@ -28,7 +28,7 @@ type Args struct {
 	// PrivateKey is the secret pm4ml:wireguardPrivateKey: ONE server key for every host, so that
 	// a VIP failover keeps the server identity. It reaches the hosts on stdin only.
 	PrivateKey pulumi.StringInput
-	// After maps a host name to the resource its step must follow (hostprep's Done: packages
+	// After maps a host name to the resource its step must follow (hostprep's Ready: packages
 	// and the host firewall that opens the port). Nil: no ordering; otherwise every host needs
 	// an entry.
 	After map[string]pulumi.Resource
@@ -46,8 +46,8 @@ type VPN struct {
 
 	// Steps are the per-host remote commands, by host name (empty when disabled).
 	Steps map[string]*remote.Command
-	// Done lists the steps, in host order, for layers that must follow the VPN.
-	Done []pulumi.Resource
+	// Ready lists the steps, in host order, for layers that must follow the VPN.
+	Ready []pulumi.Resource
 
 	Enabled pulumi.BoolOutput `pulumi:"enabled"`
 	// PublicKey is the server public key, derived in Go from the secret private key; not secret:
@@ -89,7 +89,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			errs = append(errs, fmt.Errorf("pm4ml:hosts (%s): WireGuard terminates on the HAProxy hosts, but %s has roles %s; fix: pass only the hosts with role haproxy (the firewall opens pm4ml:wireguard.port only there)", h.Name, h.Name, h.Roles))
 		}
 		if args.After != nil && args.After[h.Name] == nil {
-			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Done)", h.Name))
+			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Ready)", h.Name))
 		}
 	}
 	s := withDefaults(args.Settings)
@@ -122,7 +122,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		cmd := cmds[0]
 		c.Steps[h.Name] = cmd
-		c.Done = append(c.Done, cmd)
+		c.Ready = append(c.Ready, cmd)
 	}
 	if err := remotecmd.MarkedLost("wireguard "+name, args.Lost); err != nil {
 		return nil, err

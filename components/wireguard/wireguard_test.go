@@ -130,8 +130,8 @@ func TestVPNGraph(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(c.Steps) != 2 || len(c.Done) != 2 || c.Done[0] != c.Steps["lb1"] || c.Done[1] != c.Steps["lb2"] {
-			t.Errorf("Steps/Done: %v %v", c.Steps, c.Done)
+		if len(c.Steps) != 2 || len(c.Ready) != 2 || c.Ready[0] != c.Steps["lb1"] || c.Ready[1] != c.Steps["lb2"] {
+			t.Errorf("Steps/Ready: %v %v", c.Steps, c.Ready)
 		}
 		watch(ctx, c, &s)
 		s.pkSecret = pulumi.IsSecret(c.PublicKey)
@@ -237,7 +237,7 @@ func TestVPNDisabledRegistersNoChildren(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(c.Steps) != 0 || len(c.Done) != 0 {
+		if len(c.Steps) != 0 || len(c.Ready) != 0 {
 			t.Errorf("disabled: steps %v", c.Steps)
 		}
 		watch(ctx, c, &s)
@@ -330,8 +330,8 @@ func TestVPNLostHost(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(c.Steps) != 2 || len(c.Done) != 2 {
-			t.Errorf("Steps/Done: %v %v", c.Steps, c.Done)
+		if len(c.Steps) != 2 || len(c.Ready) != 2 {
+			t.Errorf("Steps/Ready: %v %v", c.Steps, c.Ready)
 		}
 		watch(ctx, c, &s)
 		return nil

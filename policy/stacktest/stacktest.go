@@ -260,7 +260,7 @@ func complete(ctx *pulumi.Context, cfg *stacks.Config, sec stacks.Secrets, st *s
 		for i, h := range st.Hosts.Hosts {
 			if h.Roles.Has(hosts.RoleHAProxy) {
 				lbs = append(lbs, h)
-				after[h.Name] = st.Prep[i].Done
+				after[h.Name] = st.Prep[i].Ready
 			}
 		}
 		args := &haproxy.Args{Plan: cfg.HAProxyPlan(), Hosts: lbs, After: after, User: cfg.SSH.User}
