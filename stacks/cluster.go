@@ -141,7 +141,7 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 	master := selectHosts(k8sNodes, withRole(hosts.RoleMaster))[0] // validation guarantees one
 	cl.Storage, err = storage.New(ctx, "storage", &storage.Args{
 		Plan: c.StoragePlan(), Host: master, CephConf: cl.MicroCeph.CephConf, Keyring: cl.MicroCeph.Keyring,
-		After: []pulumi.Resource{cl.MicroK8s.Ready, cl.MicroCeph.Ready}, User: c.SSH.User,
+		DependsOn: []pulumi.Resource{cl.MicroK8s.Ready, cl.MicroCeph.Ready}, User: c.SSH.User,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)

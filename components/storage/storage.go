@@ -24,8 +24,10 @@ type Args struct {
 	// keyring is client.admin's: connect-external-ceph creates its CSI users with it).
 	CephConf pulumi.StringInput
 	Keyring  pulumi.StringInput
-	// After: MicroK8s ready (the cluster's Ready) and MicroCeph ready (its Ready).
-	After []pulumi.Resource
+	// DependsOn: MicroK8s ready (the cluster's Ready) and MicroCeph ready (its Ready). Cluster-wide
+	// ordering is DependsOn, a list (as in Argo CD, waves, the Vault secret, verify); After is the
+	// per-host map of the components whose steps run on every host of a role.
+	DependsOn []pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
 }
@@ -70,7 +72,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			links[i].Options.Stdin = stdin
 		}
 	}
-	if c.Steps, err = remotecmd.Chain(ctx, args.Host, args.After, links, pulumi.Parent(c)); err != nil {
+	if c.Steps, err = remotecmd.Chain(ctx, args.Host, args.DependsOn, links, pulumi.Parent(c)); err != nil {
 		return nil, err
 	}
 	c.Ready = c.Steps[len(c.Steps)-1]

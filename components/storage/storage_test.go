@@ -53,7 +53,7 @@ func deploy(t *testing.T, storageClass string) (*mocktest.Mocks, *captured) {
 		st, err := New(ctx, "storage", &Args{
 			Plan: Plan{Master: master().Name, Pool: "rbd-pm4ml", StorageClass: storageClass, LocalStorageClass: "local-nvme", LocalStoragePath: "/var/lib/pm4ml-local"},
 			Host: master(), CephConf: pulumi.ToSecret(pulumi.String(testConf)).(pulumi.StringOutput),
-			Keyring: pulumi.ToSecret(pulumi.String(testKeyring)).(pulumi.StringOutput), After: after, User: "ubuntu",
+			Keyring: pulumi.ToSecret(pulumi.String(testKeyring)).(pulumi.StringOutput), DependsOn: after, User: "ubuntu",
 		})
 		if err != nil {
 			return err
