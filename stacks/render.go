@@ -2,13 +2,10 @@ package stacks
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
 	"github.com/pm4ml/pm4ml-onprem/components/hosts"
-	"github.com/pm4ml/pm4ml-onprem/components/microceph"
-	"github.com/pm4ml/pm4ml-onprem/components/microk8s"
 	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 	"github.com/pm4ml/pm4ml-onprem/components/verify"
 )
@@ -77,54 +74,6 @@ func (c *Config) haproxyNames() []string {
 		out = append(out, h.Name)
 	}
 	return out
-}
-
-// Adapters of the components whose render still has its own file type (microk8s, microceph,
-// haproxy): their files as remotecmd.File, every delete script named with remotecmd.DeleteSuffix.
-// attributeSteps then names each script's step.
-
-func microk8sFiles(k microk8s.Rendered) []remotecmd.File {
-	var out []remotecmd.File
-	for _, f := range k.Files() {
-		out = append(out, remotecmd.File{Path: path.Join(f.Host, "microk8s", f.Name), Content: f.Content, Mode: remotecmd.ScriptMode})
-	}
-	return out
-}
-
-func microcephFiles(m microceph.Rendered) []remotecmd.File {
-	var out []remotecmd.File
-	for _, f := range m.Files() {
-		name, del := strings.CutSuffix(f.Name, ".on-delete.sh")
-		if del {
-			name += remotecmd.DeleteSuffix
-		}
-		out = append(out, remotecmd.File{Path: path.Join(f.Host, "microceph", name), Content: f.Content, Mode: remotecmd.ScriptMode, Secret: f.Secret})
-	}
-	return out
-}
-
-// attributeSteps fills in the step of every script file that has none (the adapters' files):
-// the step on the same host whose script (or delete script) it is.
-func attributeSteps(steps []Step, files []remotecmd.File) {
-	type key struct{ host, body string }
-	create, del := map[key]Step{}, map[key]Step{}
-	for _, s := range steps {
-		create[key{s.Host, s.Script.Body}] = s
-		if s.Script.DeleteBody != "" {
-			del[key{s.Host, s.Script.DeleteBody}] = s
-		}
-	}
-	for i, f := range files {
-		if f.Step != "" || f.Mode != remotecmd.ScriptMode {
-			continue
-		}
-		k := key{f.Host(), f.Content}
-		if s, ok := create[k]; ok {
-			files[i].Step, files[i].Secret = s.Script.Step, s.Script.Secret
-		} else if s, ok := del[k]; ok {
-			files[i].Step, files[i].Delete = s.Script.Step, true
-		}
-	}
 }
 
 // ManifestTitle starts every MANIFEST.md the render command writes.

@@ -127,7 +127,7 @@ func renderAll(c *Config) (rendered, error) {
 			add(n, "microk8s", k.Upgrade[n], in, n)
 		}
 	}
-	files = append(files, microk8sFiles(k)...)
+	files = append(files, k.Files()...)
 
 	m, err := microceph.Render(c.MicroCephPlan())
 	if err != nil {
@@ -153,7 +153,7 @@ func renderAll(c *Config) (rendered, error) {
 	add(m.Bootstrap.Name, "microceph", m.Pool, InputNone, "")
 	add(m.Bootstrap.Name, "microceph", m.Export, InputNone, "")
 	out[len(out)-1].Output = true
-	files = append(files, microcephFiles(m)...)
+	files = append(files, m.Files()...)
 
 	s, err := storage.Render(c.StoragePlan())
 	if err != nil {
@@ -209,6 +209,5 @@ func renderAll(c *Config) (rendered, error) {
 		return rendered{}, err
 	}
 	files = append(files, v...)
-	attributeSteps(out, files)
 	return rendered{steps: out, files: files}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
 	"strings"
 
@@ -224,26 +223,16 @@ func Render(p Plan) (Rendered, error) {
 	return out, nil
 }
 
-// File is one rendered script for review: where it runs and when.
-type File struct {
-	Host string // the host the script runs on
-	Name string // e.g. "20-bootstrap.sh"; delete-time scripts end in ".on-delete.sh"
-	// Secret marks a step whose stdin/stdout carry a secret at run time (the file itself holds
-	// none).
-	Secret  bool
-	Content string
-}
+// Component names the directory of this component's files in the render output.
+const Component = "microceph"
 
 // Files lists every script per host, numbered in execution order (10 install, 20 bootstrap or
-// join, 30 join tokens on the bootstrap host, 40 disks, 50 pool, 60 export). Delete-time scripts
-// are listed beside the step they belong to.
-func (r Rendered) Files() []File {
-	var out []File
+// join, 30 join tokens on the bootstrap host, 40 disks, 45 lost hosts' removal, 50 pool, 60
+// export). Delete-time scripts are listed beside the step they belong to.
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
 	addScript := func(host, name string, s remotecmd.Script) {
-		out = append(out, File{Host: host, Name: name + ".sh", Secret: s.Secret, Content: s.Body})
-		if s.DeleteBody != "" {
-			out = append(out, File{Host: host, Name: name + ".on-delete.sh", Content: s.DeleteBody})
-		}
+		out = append(out, remotecmd.ScriptFiles(host, Component, name, s)...)
 	}
 	for i, n := range r.Nodes {
 		addScript(n.Node.Name, "10-install", n.Install)
@@ -268,9 +257,6 @@ func (r Rendered) Files() []File {
 	addScript(r.Bootstrap.Name, "60-export", r.Export)
 	return out
 }
-
-// Path is a File's place in the render output: <host>/microceph/<name>.
-func (f File) Path() string { return path.Join(f.Host, "microceph", f.Name) }
 
 // ParseExport splits the export step's stdout into ceph.conf and the keyring (each ending in a
 // newline).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pm4ml/pm4ml-onprem/components/remotecmd"
 	"github.com/pm4ml/pm4ml-onprem/internal/contract"
 	"github.com/pm4ml/pm4ml-onprem/internal/testtool"
 )
@@ -111,31 +112,34 @@ func TestFilesPerHost(t *testing.T) {
 	}
 	byHost := map[string][]string{}
 	for _, f := range r.Files() {
-		byHost[f.Host] = append(byHost[f.Host], f.Name)
+		byHost[f.Host()] = append(byHost[f.Host()], f.Name())
+		if f.Step == "" || f.Mode != remotecmd.ScriptMode {
+			t.Errorf("%s: step %q mode %o", f.Path, f.Step, f.Mode)
+		}
 		if !strings.HasPrefix(f.Content, "#!/usr/bin/env bash\n") {
-			t.Errorf("%s is not a complete script", f.Path())
+			t.Errorf("%s is not a complete script", f.Path)
 		}
 		if strings.Contains(f.Content, "{{") {
-			t.Errorf("%s has unrendered template text", f.Path())
+			t.Errorf("%s has unrendered template text", f.Path)
 		}
 	}
 	want := map[string][]string{
-		"s1": {"10-install.sh", "20-bootstrap.sh", "20-bootstrap.on-delete.sh", "30-add-s2.sh", "30-add-s3.sh", "40-disks.sh", "40-disks.on-delete.sh", "50-pool.sh", "60-export.sh"},
-		"s2": {"10-install.sh", "20-join.sh", "20-join.on-delete.sh", "40-disks.sh", "40-disks.on-delete.sh"},
-		"s3": {"10-install.sh", "20-join.sh", "20-join.on-delete.sh", "40-disks.sh", "40-disks.on-delete.sh"},
+		"s1": {"10-install.sh", "20-bootstrap.sh", "20-bootstrap.delete.sh", "30-add-s2.sh", "30-add-s3.sh", "40-disks.sh", "40-disks.delete.sh", "50-pool.sh", "60-export.sh"},
+		"s2": {"10-install.sh", "20-join.sh", "20-join.delete.sh", "40-disks.sh", "40-disks.delete.sh"},
+		"s3": {"10-install.sh", "20-join.sh", "20-join.delete.sh", "40-disks.sh", "40-disks.delete.sh"},
 	}
 	for h, w := range want {
 		if !slices.Equal(byHost[h], w) {
 			t.Errorf("%s: %v, want %v", h, byHost[h], w)
 		}
 	}
-	if p := (File{Host: "s1", Name: "50-pool.sh"}).Path(); p != "s1/microceph/50-pool.sh" {
-		t.Errorf("Path = %s", p)
+	if !slices.ContainsFunc(r.Files(), func(f remotecmd.File) bool { return f.Path == "s1/microceph/50-pool.sh" && f.Step == "microceph-pool" }) {
+		t.Errorf("no s1/microceph/50-pool.sh of step microceph-pool")
 	}
 	secret := map[string]bool{}
 	for _, f := range r.Files() {
 		if f.Secret {
-			secret[f.Host+"/"+f.Name] = true
+			secret[f.Host()+"/"+f.Name()] = true
 		}
 	}
 	if len(secret) != 5 || !secret["s1/30-add-s2.sh"] || !secret["s2/20-join.sh"] || !secret["s1/60-export.sh"] {
@@ -155,7 +159,7 @@ func allScripts(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 		for _, f := range r.Files() {
-			out[env+"/"+f.Path()] = f.Content
+			out[env+"/"+f.Path] = f.Content
 		}
 	}
 	return out

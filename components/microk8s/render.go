@@ -206,45 +206,37 @@ func names(ns []Node, keep func(Node) bool) []string {
 	return out
 }
 
-// File is one rendered script for review, in the node's execution order.
-type File struct {
-	Host    string
-	Name    string // e.g. "10-install.sh", "30-token-01-m2.sh", "20-join.delete.sh"
-	Content string
-	Mode    uint32
-}
+// Component names the directory of this component's files in the render output.
+const Component = "microk8s"
 
 // Files lists every script per node in configuration order, each node's in execution order;
 // delete scripts follow the script they belong to.
-func (r Rendered) Files() []File {
-	var out []File
-	add := func(host, name, body string) {
-		out = append(out, File{Host: host, Name: name, Content: body, Mode: 0o755})
+func (r Rendered) Files() []remotecmd.File {
+	var out []remotecmd.File
+	add := func(host, name string, s remotecmd.Script) {
+		out = append(out, remotecmd.ScriptFiles(host, Component, name, s)...)
 	}
 	for _, n := range r.Plan.Nodes {
-		add(n.Name, "10-install.sh", r.Install[n.Name].Body)
-		add(n.Name, "20-join.sh", r.Join[n.Name].Body)
-		add(n.Name, "20-join.delete.sh", r.Join[n.Name].DeleteBody)
+		add(n.Name, "10-install", r.Install[n.Name])
+		add(n.Name, "20-join", r.Join[n.Name])
 		if k, ok := r.Kubeconfig[n.Name]; ok {
-			add(n.Name, "25-kubeconfig.sh", k.Body)
+			add(n.Name, "25-kubeconfig", k)
 		}
 		for i, j := range r.JoinOrder {
 			if r.Via[j] != n.Name {
 				continue
 			}
-			add(n.Name, fmt.Sprintf("30-token-%02d-%s.sh", i+1, j), r.Token[j].Body)
-			add(n.Name, fmt.Sprintf("30-token-%02d-%s.delete.sh", i+1, j), r.Token[j].DeleteBody)
-			add(n.Name, fmt.Sprintf("40-drain-%02d-%s.sh", i+1, j), r.Drain[j].Body)
-			add(n.Name, fmt.Sprintf("40-drain-%02d-%s.delete.sh", i+1, j), r.Drain[j].DeleteBody)
+			add(n.Name, fmt.Sprintf("30-token-%02d-%s", i+1, j), r.Token[j])
+			add(n.Name, fmt.Sprintf("40-drain-%02d-%s", i+1, j), r.Drain[j])
 		}
 		if n.Name == r.FirstMaster.Name {
 			for _, l := range r.Plan.Lost {
-				add(n.Name, "35-remove-lost-"+l.Name+".sh", r.Remove[l.Name].Body)
+				add(n.Name, "35-remove-lost-"+l.Name, r.Remove[l.Name])
 			}
-			add(n.Name, "90-finalize.sh", r.Finalize.Body)
-			add(n.Name, "91-backup.sh", r.Backup.Body)
+			add(n.Name, "90-finalize", r.Finalize)
+			add(n.Name, "91-backup", r.Backup)
 		}
-		add(n.Name, "92-upgrade.sh", r.Upgrade[n.Name].Body)
+		add(n.Name, "92-upgrade", r.Upgrade[n.Name])
 	}
 	return out
 }

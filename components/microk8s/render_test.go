@@ -165,9 +165,9 @@ func TestRenderFiles(t *testing.T) {
 	}
 	var got []string
 	for _, f := range r.Files() {
-		got = append(got, f.Host+"/"+f.Name)
+		got = append(got, f.Host()+"/"+f.Name())
 		if f.Content == "" || !strings.HasPrefix(f.Content, "#!/usr/bin/env bash\n") || f.Mode != 0o755 {
-			t.Errorf("%s/%s: not a complete script (mode %o)", f.Host, f.Name, f.Mode)
+			t.Errorf("%s: not a complete script (mode %o)", f.Path, f.Mode)
 		}
 	}
 	want := []string{"m1/10-install.sh", "m1/20-join.sh", "m1/20-join.delete.sh", "m1/25-kubeconfig.sh",
@@ -258,7 +258,7 @@ func TestRenderLost(t *testing.T) {
 				t.Errorf("%s's removal lacks %q", lost, want)
 			}
 		}
-		if !slices.ContainsFunc(r.Files(), func(f microk8s.File) bool { return f.Host == "m2" && f.Name == "35-remove-lost-"+lost+".sh" }) {
+		if !slices.ContainsFunc(r.Files(), func(f remotecmd.File) bool { return f.Path == "m2/microk8s/35-remove-lost-"+lost+".sh" }) {
 			t.Errorf("the render lists no removal of %s on m2", lost)
 		}
 	}
@@ -294,7 +294,7 @@ func TestRenderedScriptsPassShellcheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range r.Files() {
-			path := filepath.Join(dir, name, f.Host, f.Name)
+			path := filepath.Join(dir, name, f.Path)
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
 			}
