@@ -95,28 +95,28 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	for _, i := range ApplyOrder(len(rendered)) {
 		r := rendered[i]
 		h := machine[r.LB.Name]
-		prev := args.After[h.Name]
+		links := make([]remotecmd.Link, len(r.Scripts))
 		for k, s := range r.Scripts {
-			o := remotecmd.Options{User: args.User}
+			links[k] = remotecmd.Link{Name: fmt.Sprintf("%s-%s-%s", name, h.Name, s.Step[len("haproxy-"):]), Script: s,
+				Options: remotecmd.Options{User: args.User}}
 			if s.Secret {
-				o.Stdin = args.StatsPassword
+				links[k].Options.Stdin = args.StatsPassword
 			}
-			deps := []pulumi.Resource{prev}
 			if i == 0 && k > 0 { // not the package installation: nothing serves with it alone
-				deps = append(deps, backupSteps[k]...)
+				links[k].Opts = []pulumi.ResourceOption{pulumi.DependsOn(backupSteps[k])}
 			}
-			step := s.Step[len("haproxy-"):]
-			cmd, err := remotecmd.Run(ctx, fmt.Sprintf("%s-%s-%s", name, h.Name, step), h, s, o,
-				pulumi.Parent(c), pulumi.DependsOn(deps))
-			if err != nil {
-				return nil, err
-			}
-			c.Steps[h.Name] = append(c.Steps[h.Name], cmd)
-			if i > 0 {
+		}
+		cmds, err := remotecmd.Chain(ctx, h, []pulumi.Resource{args.After[h.Name]}, links, pulumi.Parent(c))
+		if err != nil {
+			return nil, err
+		}
+		c.Steps[h.Name] = cmds
+		if i > 0 {
+			for k, cmd := range cmds {
 				backupSteps[k] = append(backupSteps[k], cmd)
 			}
-			prev = cmd
 		}
+		prev := cmds[len(cmds)-1]
 		c.Ready[i] = prev
 		if r.StatsBind != "" {
 			statsBind[h.Name] = pulumi.String(r.StatsBind)
