@@ -60,20 +60,20 @@ func (c *Config) AppNames() []string {
 	return out
 }
 
-// VerifyArgs maps the configuration onto the verification (without secrets and dependencies).
-func (c *Config) VerifyArgs(lbs []hosts.Host) *verify.Args {
-	a := &verify.Args{
-		ArgoCDURL: argocd.ServerURL(c.Domain), Apps: c.AppNames(), LBHosts: lbs, User: c.SSH.User,
+// VerifyPlan is what the verification checks (render and deploy build it here only).
+func (c *Config) VerifyPlan() verify.Plan {
+	p := verify.Plan{
+		ArgoCDURL: argocd.ServerURL(c.Domain), Apps: c.AppNames(), LBHosts: c.haproxyNames(),
 		InternalChecks: c.Verify.InternalChecks, Insecure: c.Verify.Insecure, CACertFile: c.Verify.CACertFile,
 		ResolveAddress: c.Verify.ResolveAddress, Attempts: c.Verify.Attempts, IntervalSeconds: c.Verify.IntervalSeconds,
 	}
 	for _, h := range c.kubernetesNodes() {
-		a.Nodes = append(a.Nodes, h.Name)
+		p.Nodes = append(p.Nodes, h.Name)
 	}
 	for _, e := range c.Verify.Endpoints {
-		a.PM4MLEndpoints = append(a.PM4MLEndpoints, verify.Endpoint{Name: e.Name, URL: e.URL, ExpectStatus: e.ExpectStatus})
+		p.PM4MLEndpoints = append(p.PM4MLEndpoints, verify.Endpoint{Name: e.Name, URL: e.URL, ExpectStatus: e.ExpectStatus})
 	}
-	return a
+	return p
 }
 
 // buildPlatform registers guide section 6 on the cluster: a Kubernetes provider from the
@@ -127,9 +127,8 @@ func buildPlatform(ctx *pulumi.Context, c *Config, sec Secrets, cl *Cluster, lbs
 	}); err != nil {
 		return nil, fmt.Errorf("vault secret: %w", err)
 	}
-	va := c.VerifyArgs(lbs)
-	va.Kubeconfig = cl.MicroK8s.Kubeconfig
-	va.Triggers = pulumi.Array{p.Waves.Fingerprint}
+	va := &verify.Args{Plan: c.VerifyPlan(), Kubeconfig: cl.MicroK8s.Kubeconfig, LBHosts: lbs, User: c.SSH.User,
+		Triggers: pulumi.Array{p.Waves.Fingerprint}}
 	// After every node runs the configured channel too (the workers' upgrades roll beside the
 	// waves). Custom resources only, never a component: the Go SDK expands a component into the children
 	// registered so far, which races with their registration (seen as a missing edge under load).

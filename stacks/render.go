@@ -52,15 +52,7 @@ func Render(c *Config) ([]Artifact, error) {
 // renderVerify renders the verification's checks that run on the HAProxy hosts (guide 6.6:
 // `systemctl is-active haproxy`), as verify.New renders them.
 func renderVerify(c *Config) ([]Artifact, error) {
-	var lbs []hosts.Host
-	for _, n := range c.haproxyNames() {
-		lbs = append(lbs, hosts.Host{Name: n})
-	}
-	p, err := c.VerifyArgs(lbs).Plan()
-	if err != nil {
-		return nil, err
-	}
-	r, err := verify.Render(p)
+	r, err := verify.Render(c.VerifyPlan())
 	if err != nil {
 		return nil, err
 	}

@@ -70,11 +70,14 @@ func platform(t *testing.T, wl [][]string) *mocktest.Mocks {
 			Identity: pulumi.String("10.0.0.9")}
 		_, err = verify.New(ctx, "verify", &verify.Args{
 			Kubeconfig: kubeconfig,
-			ArgoCDURL:  argocd.ServerURL("pm4ml.example.org"),
-			PM4MLEndpoints: []verify.Endpoint{
-				{Name: "portal", URL: "https://portal.pm4ml.example.org/"},
+			Plan: verify.Plan{
+				ArgoCDURL: argocd.ServerURL("pm4ml.example.org"),
+				PM4MLEndpoints: []verify.Endpoint{
+					{Name: "portal", URL: "https://portal.pm4ml.example.org/"},
+				},
+				Apps:    []string{"vault", "pm4ml"},
+				LBHosts: []string{lb.Name},
 			},
-			Apps:      []string{"vault", "pm4ml"},
 			LBHosts:   []hosts.Host{lb},
 			User:      "ubuntu",
 			Triggers:  pulumi.Array{wv.Fingerprint},

@@ -51,10 +51,24 @@ type Endpoint struct {
 	ExpectStatus []int // default [200]
 }
 
-// Args of the verification.
+// Args of the verification: the plan (pure data, the one stacks builds for render and deploy
+// alike), the load balancers' machines, the kubeconfig and the ordering input.
 type Args struct {
+	Plan Plan
 	// Kubeconfig of the cluster: a Pulumi secret (given to the checks on stdin).
 	Kubeconfig pulumi.StringInput
+	// LBHosts are the machines of Plan.LBHosts, in that order: `systemctl is-active haproxy`
+	// runs there over SSH as User.
+	LBHosts []hosts.Host
+	User    string
+	// Triggers re-run the checks when they change (waves.Waves.Fingerprint).
+	Triggers pulumi.Array
+	// DependsOn: the last wave and the Vault secret.
+	DependsOn []pulumi.Resource
+}
+
+// Plan is what the verification checks.
+type Plan struct {
 	// ArgoCDURL is https://argocd.<domain> (argocd.ArgoCD.ServerURL).
 	ArgoCDURL string
 	// PM4MLEndpoints are checked for their status codes.
@@ -63,9 +77,8 @@ type Args struct {
 	Apps []string
 	// Nodes must exist (every node found must be Ready anyway); optional.
 	Nodes []string
-	// LBHosts run HAProxy: `systemctl is-active haproxy` over SSH as User.
-	LBHosts []hosts.Host
-	User    string
+	// LBHosts are the HAProxy hosts' names: one `systemctl is-active haproxy` check each.
+	LBHosts []string
 	// InternalChecks are in-cluster URLs checked from a throwaway pod (off when empty).
 	InternalChecks    []string
 	InternalImage     string // default DefaultInternalImage
@@ -80,14 +93,11 @@ type Args struct {
 	// Attempts of the whole check set (default 6), IntervalSeconds apart (default 10).
 	Attempts        int
 	IntervalSeconds int
-	// Triggers re-run the checks when they change (waves.Waves.Fingerprint).
-	Triggers pulumi.Array
-	// DependsOn: the last wave and the Vault secret.
-	DependsOn []pulumi.Resource
 }
 
-// Plan is the pure data the scripts are rendered from.
-type Plan struct {
+// checks is what the scripts are rendered from: the plan with its defaults applied and its
+// endpoints resolved.
+type checks struct {
 	ArgoCDURL         string
 	Endpoints         []PlanEndpoint
 	Apps, Nodes       []string
@@ -127,12 +137,13 @@ func (r Rendered) Files() []remotecmd.File {
 	return out
 }
 
-// Plan derives the render data from Args (defaults applied, validated).
-func (a *Args) Plan() (Plan, error) {
-	p := Plan{
+// checks validates the plan and applies its defaults; every problem is reported at once.
+func (a Plan) checks() (checks, error) {
+	p := checks{
 		ArgoCDURL: a.ArgoCDURL, Apps: a.Apps, Nodes: a.Nodes, Internal: a.InternalChecks,
 		InternalImage: a.InternalImage, InternalNamespace: a.InternalNamespace,
 		Insecure: a.Insecure, CACertFile: a.CACertFile, Attempts: a.Attempts, Interval: a.IntervalSeconds,
+		LBHosts: a.LBHosts,
 	}
 	if p.InternalImage == "" {
 		p.InternalImage = DefaultInternalImage
@@ -208,12 +219,6 @@ func (a *Args) Plan() (Plan, error) {
 			}
 		}
 	}
-	for _, h := range a.LBHosts {
-		p.LBHosts = append(p.LBHosts, h.Name)
-	}
-	if len(a.LBHosts) > 0 && a.User == "" {
-		add("no SSH user for the load balancer checks (pm4ml:ssh.user)")
-	}
 	if len(errs) > 0 {
 		return p, fmt.Errorf("verify: %s", strings.Join(errs, "; "))
 	}
@@ -227,8 +232,39 @@ func checkURL(raw string) error {
 	return nil
 }
 
+// validate checks the plan and the machines and user New needs for it, all problems at once.
+func (a *Args) validate() (checks, error) {
+	c, err := a.Plan.checks()
+	var errs []string
+	if err != nil {
+		errs = append(errs, strings.TrimPrefix(err.Error(), "verify: "))
+	}
+	var names []string
+	for _, h := range a.LBHosts {
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, a.Plan.LBHosts) {
+		errs = append(errs, fmt.Sprintf("the load balancer machines %v are not the plan's %v (Args.LBHosts)", names, a.Plan.LBHosts))
+	}
+	if len(a.LBHosts) > 0 && a.User == "" {
+		errs = append(errs, "no SSH user for the load balancer checks (pm4ml:ssh.user)")
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("verify: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
 // Render renders the scripts: what New runs and what the render command shows.
 func Render(p Plan) (Rendered, error) {
+	c, err := p.checks()
+	if err != nil {
+		return Rendered{}, err
+	}
+	return render(c)
+}
+
+func render(p checks) (Rendered, error) {
 	r := Rendered{LBHosts: p.LBHosts}
 	s, err := remotecmd.Render("pm4ml-verify", tmpl.Lookup("checks.sh.tmpl"), p)
 	if err != nil {
@@ -274,11 +310,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := remotecmd.CustomOnly("verify: Args.DependsOn", args.DependsOn); err != nil {
 		return nil, err
 	}
-	p, err := args.Plan()
+	p, err := args.validate()
 	if err != nil {
 		return nil, err
 	}
-	r, err := Render(p)
+	r, err := render(p)
 	if err != nil {
 		return nil, err
 	}

@@ -36,19 +36,22 @@ func lb(name, addr string) hosts.Host {
 
 func fullArgs() *Args {
 	return &Args{
-		ArgoCDURL: "https://argocd.pm4ml.example.org",
-		PM4MLEndpoints: []Endpoint{
-			{URL: "https://portal.pm4ml.example.org/", ExpectStatus: []int{200, 302}},
-			{Name: "mojaloop-connector", URL: "https://connector.pm4ml.example.org/health"},
+		Plan: Plan{
+			ArgoCDURL: "https://argocd.pm4ml.example.org",
+			PM4MLEndpoints: []Endpoint{
+				{URL: "https://portal.pm4ml.example.org/", ExpectStatus: []int{200, 302}},
+				{Name: "mojaloop-connector", URL: "https://connector.pm4ml.example.org/health"},
+			},
+			Apps:           []string{"vault", "pm4ml"},
+			Nodes:          []string{"m1", "w1"},
+			LBHosts:        []string{"lb1", "lb2"},
+			InternalChecks: []string{"http://pm4ml-portal.pm4ml.svc.cluster.local/"},
+			Insecure:       true,
+			CACertFile:     "/etc/ssl/pm4ml-ca.pem",
+			ResolveAddress: "192.0.2.10",
 		},
-		Apps:           []string{"vault", "pm4ml"},
-		Nodes:          []string{"m1", "w1"},
-		LBHosts:        []hosts.Host{lb("lb1", "10.0.0.11"), lb("lb2", "10.0.0.12")},
-		User:           "ubuntu",
-		InternalChecks: []string{"http://pm4ml-portal.pm4ml.svc.cluster.local/"},
-		Insecure:       true,
-		CACertFile:     "/etc/ssl/pm4ml-ca.pem",
-		ResolveAddress: "192.0.2.10",
+		LBHosts: []hosts.Host{lb("lb1", "10.0.0.11"), lb("lb2", "10.0.0.12")},
+		User:    "ubuntu",
 	}
 }
 
@@ -56,11 +59,7 @@ func TestShellcheckRendered(t *testing.T) {
 	sc := testtool.Tool(t, "shellcheck")
 	dir := t.TempDir()
 	var paths []string
-	for i, a := range []*Args{fullArgs(), {ArgoCDURL: "https://argocd.d"}} {
-		p, err := a.Plan()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, p := range []Plan{fullArgs().Plan, {ArgoCDURL: "https://argocd.d"}} {
 		r, err := Render(p)
 		if err != nil {
 			t.Fatal(err)
@@ -97,11 +96,7 @@ func bodies(ss []remotecmd.Script) []string {
 }
 
 func TestRenderContent(t *testing.T) {
-	p, err := fullArgs().Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Render(p)
+	r, err := Render(fullArgs().Plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +123,7 @@ func TestRenderContent(t *testing.T) {
 		t.Errorf("LB scripts: %d", len(r.LB))
 	}
 	// in-cluster checks are off by default
-	p2, _ := (&Args{ArgoCDURL: "https://argocd.d"}).Plan()
-	r2, _ := Render(p2)
+	r2, _ := Render(Plan{ArgoCDURL: "https://argocd.d"})
 	if strings.Contains(r2.Checks.Body, `run "pm4ml-verify-`) || strings.Contains(r2.Checks.Body, "check_internal") || strings.Contains(r2.Checks.Body, "INTERNAL_URLS") {
 		t.Error("in-cluster checks rendered although InternalChecks is empty")
 	}
@@ -141,19 +135,20 @@ func TestPlanValidation(t *testing.T) {
 		mod  func(*Args)
 		want string
 	}{
-		{"argocd url", func(a *Args) { a.ArgoCDURL = "argocd.example.org" }, "pm4ml:domain"},
-		{"endpoint url", func(a *Args) { a.PM4MLEndpoints[0].URL = "ftp://x" }, "PM4ML endpoint 0"},
-		{"status", func(a *Args) { a.PM4MLEndpoints[0].ExpectStatus = []int{42} }, "not an HTTP status"},
-		{"dup names", func(a *Args) { a.PM4MLEndpoints[1].Name = "portal.pm4ml.example.org" }, "used twice"},
-		{"resolve", func(a *Args) { a.ResolveAddress = "lb.example.org" }, "not an IP"},
+		{"argocd url", func(a *Args) { a.Plan.ArgoCDURL = "argocd.example.org" }, "pm4ml:domain"},
+		{"endpoint url", func(a *Args) { a.Plan.PM4MLEndpoints[0].URL = "ftp://x" }, "PM4ML endpoint 0"},
+		{"status", func(a *Args) { a.Plan.PM4MLEndpoints[0].ExpectStatus = []int{42} }, "not an HTTP status"},
+		{"dup names", func(a *Args) { a.Plan.PM4MLEndpoints[1].Name = "portal.pm4ml.example.org" }, "used twice"},
+		{"resolve", func(a *Args) { a.Plan.ResolveAddress = "lb.example.org" }, "not an IP"},
 		{"ssh user", func(a *Args) { a.User = "" }, "pm4ml:ssh.user"},
-		{"internal url", func(a *Args) { a.InternalChecks = []string{"svc:80"} }, "in-cluster check"},
+		{"lb machines", func(a *Args) { a.LBHosts = a.LBHosts[1:] }, "not the plan's [lb1 lb2] (Args.LBHosts)"},
+		{"internal url", func(a *Args) { a.Plan.InternalChecks = []string{"svc:80"} }, "in-cluster check"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := fullArgs()
 			c.mod(a)
-			if _, err := a.Plan(); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := a.validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
 		})
@@ -212,7 +207,7 @@ func runChecks(t *testing.T, s scenario) (string, bool) {
 	if s.argoDown {
 		argoURL = closedPort(t)
 	}
-	p, err := (&Args{
+	r, err := Render(Plan{
 		ArgoCDURL: argoURL,
 		PM4MLEndpoints: []Endpoint{
 			{Name: "portal", URL: srv.URL + "/portal", ExpectStatus: []int{200, 302}},
@@ -220,11 +215,7 @@ func runChecks(t *testing.T, s scenario) (string, bool) {
 		},
 		Apps: []string{"vault", "pm4ml"}, Nodes: []string{"m1", "w1"},
 		Attempts: 2, IntervalSeconds: 1,
-	}).Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Render(p)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,11 +372,7 @@ type depRes struct{ pulumi.CustomResourceState }
 // contacted) to prove their syntax and their output format, missing fields included.
 func TestJSONPathsWithRealKubectl(t *testing.T) {
 	kubectl := testtool.Tool(t, "kubectl")
-	p, err := (&Args{ArgoCDURL: "https://argocd.d"}).Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Render(p)
+	r, err := Render(Plan{ArgoCDURL: "https://argocd.d"})
 	if err != nil {
 		t.Fatal(err)
 	}
