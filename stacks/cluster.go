@@ -69,13 +69,19 @@ func (c *Config) firstMaster() HostSpec {
 	return HostSpec{}
 }
 
-// WireGuardSettings is the VPN plan (used only when wireguard.enabled).
-func (c *Config) WireGuardSettings() wireguard.Settings {
-	s := wireguard.Settings{Port: c.WireGuard.Port, Address: c.WireGuard.Address}
-	for _, p := range c.WireGuard.Peers {
-		s.Peers = append(s.Peers, wireguard.Peer{Name: p.Name, PublicKey: p.PublicKey, AllowedIPs: p.AllowedIPs, Endpoint: p.Endpoint})
+// WireGuardPlan is the VPN plan: the settings and the HAProxy hosts it runs on (live and lost).
+func (c *Config) WireGuardPlan() wireguard.Plan {
+	p := wireguard.Plan{Enabled: c.WireGuard.Enabled, Hosts: c.haproxyNames(),
+		Settings: wireguard.Settings{Port: c.WireGuard.Port, Address: c.WireGuard.Address}}
+	for _, peer := range c.WireGuard.Peers {
+		p.Settings.Peers = append(p.Settings.Peers, wireguard.Peer{Name: peer.Name, PublicKey: peer.PublicKey, AllowedIPs: peer.AllowedIPs, Endpoint: peer.Endpoint})
 	}
-	return s
+	for _, h := range c.LostHosts() {
+		if slices.Contains(h.Roles, hosts.RoleHAProxy) {
+			p.Lost = append(p.Lost, h.Name)
+		}
+	}
+	return p
 }
 
 // HAProxyPlan is the load-balancer plan: its haproxy hosts and backends are the topology's.
@@ -153,8 +159,8 @@ func buildCluster(ctx *pulumi.Context, c *Config, sec Secrets, hs, lost []hosts.
 		return nil, fmt.Errorf("haproxy: %w", err)
 	}
 	cl.WireGuard, err = wireguard.New(ctx, "wireguard", &wireguard.Args{
-		Enabled: c.WireGuard.Enabled, Hosts: lbs, Settings: c.WireGuardSettings(),
-		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User, Lost: selectHosts(lost, withRole(hosts.RoleHAProxy)),
+		Plan: c.WireGuardPlan(), Hosts: slices.Concat(lbs, selectHosts(lost, withRole(hosts.RoleHAProxy))),
+		PrivateKey: sec.WireGuardKey, After: done, User: c.SSH.User,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wireguard: %w", err)

@@ -186,7 +186,7 @@ func renderAll(c *Config) (rendered, error) {
 		files = append(files, r.Files()...)
 	}
 	if c.WireGuard.Enabled {
-		rs, err := wireguard.Render(c.WireGuardSettings(), c.haproxyNames())
+		rs, err := wireguard.Render(c.WireGuardPlan())
 		if err != nil {
 			return rendered{}, err
 		}

@@ -286,10 +286,26 @@ func state(s Settings) string {
 	return fmt.Sprintf("listen-port %d\n", s.Port) + strings.Join(peers, "\n") + "\n"
 }
 
-// Render renders what each of the given HAProxy hosts receives, in the given order. The same
-// rendering is used by the component, so what a reviewer reads is what runs.
-func Render(s Settings, hostNames []string) ([]Rendered, error) {
-	s = withDefaults(s)
+// Plan is the VPN as stacks builds it, for render and deploy alike.
+type Plan struct {
+	// Enabled is pm4ml:wireguard.enabled. When false the component registers no children and
+	// nothing else is read.
+	Enabled bool
+	// Settings are pm4ml:wireguard (port, address, peers; the interface defaults to wg0).
+	Settings Settings
+	// Hosts are the live HAProxy hosts (role haproxy), by name: the public side, where the port
+	// matrix row network.WireGuard opens the port and the interface runs.
+	Hosts []string
+	// Lost are HAProxy hosts gone for good (pm4ml:hosts[].lost), by name: their steps stay
+	// registered, frozen, so that their delete (which stops the interface) never tries to reach
+	// them.
+	Lost []string
+}
+
+// Render renders what each of the plan's live HAProxy hosts receives, in the plan's order. The
+// same rendering is used by the component, so what a reviewer reads is what runs.
+func Render(p Plan) ([]Rendered, error) {
+	s, hostNames := withDefaults(p.Settings), p.Hosts
 	var errs []error
 	if err := s.Validate(); err != nil {
 		errs = append(errs, err)

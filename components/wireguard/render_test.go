@@ -45,7 +45,7 @@ AllowedIPs = 10.202.0.2/32
 
 func render(t *testing.T, s Settings, hostNames ...string) []Rendered {
 	t.Helper()
-	r, err := Render(s, hostNames)
+	r, err := Render(Plan{Enabled: true, Settings: s, Hosts: hostNames})
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -232,7 +232,7 @@ func TestValidateProblems(t *testing.T) {
 			if hosts == nil {
 				hosts = []string{"lb1"}
 			}
-			_, err := Render(s, hosts)
+			_, err := Render(Plan{Enabled: true, Settings: s, Hosts: hosts})
 			if err == nil {
 				t.Fatalf("no error")
 			}
@@ -250,7 +250,7 @@ func TestValidateProblems(t *testing.T) {
 		s := ok
 		s.Peers = append([]Peer(nil), ok.Peers...)
 		s.Peers[0].Endpoint = e
-		if _, err := Render(s, []string{"lb1"}); err != nil {
+		if _, err := Render(Plan{Enabled: true, Settings: s, Hosts: []string{"lb1"}}); err != nil {
 			t.Errorf("endpoint %q refused: %v", e, err)
 		}
 	}

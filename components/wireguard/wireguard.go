@@ -14,30 +14,22 @@ import (
 // Token is the component's type token.
 const Token = "pm4ml:wireguard:VPN"
 
-// Args of the WireGuard component.
+// Args of the WireGuard component: the plan (the one stacks renders), the machines it names
+// (live and lost, by name), the secret key and the ordering input.
 type Args struct {
-	// Enabled is pm4ml:wireguard.enabled. When false the component registers no children (and
-	// the other fields are not read).
-	Enabled bool
-	// Hosts are the HAProxy hosts (role haproxy): the public side, where the port matrix row
-	// network.WireGuard opens Port.
+	Plan Plan
+	// Hosts are the machines of Plan.Hosts and Plan.Lost: how to reach them. A live one must have
+	// the role haproxy; a lost one must be marked lost (hosts.Host.Lost).
 	Hosts []hosts.Host
-	// Settings are the plan (pm4ml:wireguard: port, address, peers; the interface defaults to
-	// wg0), the one stacks also renders.
-	Settings Settings
 	// PrivateKey is the secret pm4ml:wireguardPrivateKey: ONE server key for every host, so that
 	// a VIP failover keeps the server identity. It reaches the hosts on stdin only.
 	PrivateKey pulumi.StringInput
 	// After maps a host name to the resource its step must follow (hostprep's Ready: packages
-	// and the host firewall that opens the port). Nil: no ordering; otherwise every host needs
-	// an entry.
+	// and the host firewall that opens the port). Nil: no ordering; otherwise every live host
+	// needs an entry.
 	After map[string]pulumi.Resource
 	// User is the SSH user (sudo is used unless it is root).
 	User string
-	// Lost are HAProxy hosts gone for good (hosts.Host.Lost): their steps stay registered,
-	// frozen (remotecmd: inputs ignored, retained), so that their delete, which stops the
-	// interface on the host, never tries to reach them.
-	Lost []hosts.Host
 }
 
 // VPN is the component.
@@ -63,7 +55,7 @@ type VPN struct {
 // New registers the VPN: one secret step per HAProxy host, each after args.After[host].
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*VPN, error) {
 	c := &VPN{Steps: map[string]*remote.Command{}}
-	if !args.Enabled {
+	if !args.Plan.Enabled {
 		if err := ctx.RegisterComponentResource(Token, name, c, opts...); err != nil {
 			return nil, err
 		}
@@ -82,9 +74,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args.PrivateKey == nil {
 		errs = append(errs, errors.New("pm4ml:wireguardPrivateKey: is not set while WireGuard is enabled; fix: wg genkey | pulumi config set --secret pm4ml:wireguardPrivateKey"))
 	}
-	names := make([]string, 0, len(args.Hosts))
+	byName := map[string]hosts.Host{}
 	for _, h := range args.Hosts {
-		names = append(names, h.Name)
+		byName[h.Name] = h
+	}
+	live := make([]hosts.Host, 0, len(args.Plan.Hosts))
+	for _, n := range args.Plan.Hosts {
+		h, ok := byName[n]
+		if !ok {
+			errs = append(errs, fmt.Errorf("wireguard: no machine for host %s (Args.Hosts)", n))
+			continue
+		}
+		live = append(live, h)
 		if !h.Roles.Has(hosts.RoleHAProxy) {
 			errs = append(errs, fmt.Errorf("pm4ml:hosts (%s): WireGuard terminates on the HAProxy hosts, but %s has roles %s; fix: pass only the hosts with role haproxy (the firewall opens pm4ml:wireguard.port only there)", h.Name, h.Name, h.Roles))
 		}
@@ -92,8 +93,16 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Ready)", h.Name))
 		}
 	}
-	s := withDefaults(args.Settings)
-	rendered, err := Render(s, names)
+	var lost []hosts.Host
+	for _, n := range args.Plan.Lost {
+		h, ok := byName[n]
+		if !ok {
+			errs = append(errs, fmt.Errorf("wireguard: no machine for the lost host %s (Args.Hosts)", n))
+			continue
+		}
+		lost = append(lost, h)
+	}
+	rendered, err := Render(args.Plan)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -104,7 +113,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	for i, h := range args.Hosts {
+	for i, h := range live {
 		r := rendered[i]
 		var after []pulumi.Resource
 		if dep := args.After[h.Name]; dep != nil {
@@ -124,10 +133,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Steps[h.Name] = cmd
 		c.Ready = append(c.Ready, cmd)
 	}
-	if err := remotecmd.MarkedLost("wireguard "+name, args.Lost); err != nil {
+	if err := remotecmd.MarkedLost("wireguard "+name, lost); err != nil {
 		return nil, err
 	}
-	for _, h := range args.Lost {
+	for _, h := range lost {
 		if len(rendered) == 0 {
 			break // validation keeps a live HAProxy host; nothing to freeze the step with
 		}
@@ -137,6 +146,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 	}
 
+	s := withDefaults(args.Plan.Settings)
 	c.Enabled = pulumi.Bool(true).ToBoolOutput()
 	// The public key is derived from the secret but is not secret itself.
 	c.PublicKey = pulumi.Unsecret(args.PrivateKey.ToStringOutput().ApplyT(PublicKey)).(pulumi.StringOutput)
@@ -144,7 +154,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.Address = pulumi.String(s.Address).ToStringOutput()
 	c.Interface = pulumi.String(s.Interface).ToStringOutput()
 	c.PeerCount = pulumi.Int(len(s.Peers)).ToIntOutput()
-	c.Hosts = pulumi.ToStringArray(names).ToStringArrayOutput()
+	c.Hosts = pulumi.ToStringArray(args.Plan.Hosts).ToStringArrayOutput()
 	return c, c.register(ctx)
 }
 

@@ -83,9 +83,8 @@ func watch(ctx *pulumi.Context, c *VPN, s *seen) {
 func enabledArgs(after map[string]pulumi.Resource) *Args {
 	s := testSettings()
 	return &Args{
-		Enabled:    true,
+		Plan:       Plan{Enabled: true, Settings: s, Hosts: []string{"lb1", "lb2"}},
 		Hosts:      []hosts.Host{testHost("lb1", "10.0.0.21", hosts.RoleHAProxy), testHost("lb2", "10.0.0.22", hosts.RoleHAProxy)},
-		Settings:   s,
 		PrivateKey: pulumi.ToSecret(pulumi.String(testServerPrivate)).(pulumi.StringOutput),
 		After:      after,
 		User:       "ubuntu",
@@ -233,7 +232,7 @@ func TestVPNDisabledRegistersNoChildren(t *testing.T) {
 	var s seen
 	m, err := runMocks(t, func(ctx *pulumi.Context) error {
 		// Everything else is wrong on purpose: nothing is read when disabled.
-		c, err := New(ctx, "wireguard", &Args{Enabled: false, Hosts: []hosts.Host{testHost("m1", "10.0.0.1", hosts.RoleMaster)}, Settings: Settings{Port: -1}})
+		c, err := New(ctx, "wireguard", &Args{Plan: Plan{Settings: Settings{Port: -1}, Hosts: []string{"m1"}}, Hosts: []hosts.Host{testHost("m1", "10.0.0.1", hosts.RoleMaster)}})
 		if err != nil {
 			return err
 		}
@@ -270,10 +269,12 @@ func TestVPNRefusesBadArgs(t *testing.T) {
 		want []string
 	}{
 		{"no key", func(a *Args) { a.PrivateKey = nil }, []string{"pm4ml:wireguardPrivateKey: is not set"}},
-		{"not an LB", func(a *Args) { a.Hosts[1] = testHost("w1", "10.0.0.31", hosts.RoleWorker) }, []string{"pm4ml:hosts (w1)", "role haproxy"}},
-		{"no LBs", func(a *Args) { a.Hosts = nil }, []string{"pm4ml:wireguard.enabled: is true but no host has the role haproxy"}},
+		{"not an LB", func(a *Args) { a.Plan.Hosts[1], a.Hosts[1] = "w1", testHost("w1", "10.0.0.31", hosts.RoleWorker) }, []string{"pm4ml:hosts (w1)", "role haproxy"}},
+		{"no LBs", func(a *Args) { a.Plan.Hosts, a.Hosts = nil, nil }, []string{"pm4ml:wireguard.enabled: is true but no host has the role haproxy"}},
+		{"no machine", func(a *Args) { a.Hosts = a.Hosts[:1] }, []string{"no machine for host lb2 (Args.Hosts)"}},
+		{"no machine for a lost host", func(a *Args) { a.Plan.Lost = []string{"lb3"} }, []string{"no machine for the lost host lb3 (Args.Hosts)"}},
 		{"After without a host", func(a *Args) { a.After = map[string]pulumi.Resource{} }, []string{"no After entry for host lb1", "no After entry for host lb2"}},
-		{"bad settings", func(a *Args) { a.Settings.Address = "nope"; a.Settings.Peers = nil }, []string{"pm4ml:wireguard.address", "pm4ml:wireguard.peers: is empty"}},
+		{"bad settings", func(a *Args) { a.Plan.Settings.Address = "nope"; a.Plan.Settings.Peers = nil }, []string{"pm4ml:wireguard.address", "pm4ml:wireguard.peers: is empty"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -325,7 +326,7 @@ func TestVPNLostHost(t *testing.T) {
 	lost.Lost = true
 	m, err := runMocks(t, func(ctx *pulumi.Context) error {
 		a := enabledArgs(nil)
-		a.Lost = []hosts.Host{lost}
+		a.Plan.Lost, a.Hosts = []string{lost.Name}, append(a.Hosts, lost)
 		c, err := New(ctx, "wireguard", a)
 		if err != nil {
 			return err
@@ -353,7 +354,7 @@ func TestVPNLostHost(t *testing.T) {
 	}
 	_, err = runMocks(t, func(ctx *pulumi.Context) error {
 		a := enabledArgs(nil)
-		a.Lost = []hosts.Host{testHost("lb3", "10.0.0.23", hosts.RoleHAProxy)}
+		a.Plan.Lost, a.Hosts = []string{"lb3"}, append(a.Hosts, testHost("lb3", "10.0.0.23", hosts.RoleHAProxy))
 		_, err := New(ctx, "wireguard", a)
 		return err
 	})
