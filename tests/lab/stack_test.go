@@ -271,7 +271,11 @@ func startStackLab(t *testing.T) *stackLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(l.proj, "Pulumi.yaml"), append(py, []byte("main: "+rel+"\n")...), 0o600); err != nil {
+	py = append(py, []byte("main: "+rel+"\n")...)
+	if os.Getenv("PM4ML_LAB_KEEP") != "1" {
+		py = prebuiltProgram(t, py, repo, l.dir, l.env)
+	}
+	if err := os.WriteFile(filepath.Join(l.proj, "Pulumi.yaml"), py, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	src, err := os.ReadFile(stackLabFile)

@@ -155,6 +155,31 @@ func pulumiEnv(t *testing.T, dir, labBin string) []string {
 	}
 }
 
+// prebuiltProgram builds the program once (go build of the repository at repo into dir/program,
+// with the CLI's environment env) and returns the project file py with its `runtime: go` line
+// turned into the Go runtime's `binary` option naming that executable: every CLI run of the test
+// then runs the same program without the language host linking it again (~15-30 s a run, some
+// thirty runs in TestStackLab). A lab left up for a person (PM4ML_LAB_KEEP=1) keeps `runtime: go`,
+// so that an edited program is what `scripts/lab.sh pulumi ...` runs.
+func prebuiltProgram(t *testing.T, py []byte, repo, dir string, env []string) []byte {
+	t.Helper()
+	bin := filepath.Join(dir, "program")
+	t0 := time.Now()
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = repo
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build of the program: %v\n%s", err, out)
+	}
+	t.Logf("the program built once into %s (%.0f s)", bin, time.Since(t0).Seconds())
+	const line = "runtime: go\n"
+	if !bytes.Contains(py, []byte(line)) {
+		t.Fatalf("Pulumi.yaml has no line %q to turn into the binary option:\n%s", line, py)
+	}
+	opt := fmt.Sprintf("runtime:\n  name: go\n  options:\n    binary: %s\n", bin)
+	return bytes.Replace(py, []byte(line), []byte(opt), 1)
+}
+
 // pulumi runs the CLI inside the lab namespace in the project directory; the output (stdout and
 // stderr) goes to a numbered log file too. stream, when set, receives each output line as it
 // comes.
