@@ -29,6 +29,37 @@ var renderRunCases = []renderRunCase{
 		return sourceWithSecrets(t, filepath.Join("..", "tests", "lab", "testdata", "Pulumi.stacklab.yaml"), "install.yaml")
 	}},
 	{"gen100-wireguard", func(t testing.TB) *FileSource { return generatedSource(t, 100, true) }},
+	// the lab's stack with a worker and a storage host lost (README "Day 2: a host gone for good"):
+	// their removals run from survivors; their frozen steps run nothing render writes (below)
+	{"stacklab-lost-h5-h10", func(t testing.TB) *FileSource {
+		return withLost(t, sourceWithSecrets(t, filepath.Join("..", "tests", "lab", "testdata", "Pulumi.stacklab.yaml"), "install.yaml"), "h5", "h10")
+	}},
+}
+
+// withLost marks the named hosts of src lost (`pm4ml:hosts[].lost: true`).
+func withLost(t testing.TB, src *FileSource, names ...string) *FileSource {
+	t.Helper()
+	raw, _ := src.Get("hosts")
+	var hs []map[string]any
+	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, h := range hs {
+		if slices.Contains(names, h["name"].(string)) {
+			h["lost"] = true
+			n++
+		}
+	}
+	if n != len(names) {
+		t.Fatalf("withLost: %d of the hosts %v are in the stack", n, names)
+	}
+	b, err := json.Marshal(hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Set("hosts", string(b), false)
+	return src
 }
 
 // sourceWithSecrets reads a stack file, points Argo CD at a fixture manifest and sets every
@@ -265,7 +296,24 @@ func checkRenderIsWhatRuns(t *testing.T, c *Config, arts []Artifact, m *mocktest
 		used[f.Path] = r.Name
 		bodies[host] = append(bodies[host], body)
 	}
+	var lost []string
+	for _, h := range c.Hosts {
+		if h.Lost {
+			lost = append(lost, h.Name)
+		}
+	}
+	frozen := 0
 	for _, r := range cmds {
+		// A frozen step (a membership step on or about a machine gone for good: every input
+		// ignored, retained on delete) keeps what it ran when it was created and never runs
+		// again; render writes nothing for it. It must be about a lost host.
+		if r.RetainOnDelete && slices.Equal(r.IgnoreChanges, []string{"*"}) {
+			if !slices.ContainsFunc(lost, func(h string) bool { return slices.Contains(strings.Split(r.Name, "-"), h) }) {
+				t.Errorf("%s is frozen but names no lost host (%v)", r.Name, lost)
+			}
+			frozen++
+			continue
+		}
 		addr := prop(resource.NewObjectProperty(r.Inputs), "connection", "host")
 		host, ok := hostOf[addr.StringValue()]
 		if !addr.IsString() || !ok {
@@ -278,6 +326,9 @@ func checkRenderIsWhatRuns(t *testing.T, c *Config, arts []Artifact, m *mocktest
 		if del := mocktest.String(r.Inputs, "delete"); del != "" {
 			match(r, host, "delete", del, step+"-delete")
 		}
+	}
+	if (frozen > 0) != (len(lost) > 0) {
+		t.Errorf("%d frozen steps for the lost hosts %v", frozen, lost)
 	}
 	for host, byBody := range scripts {
 		for _, fs := range byBody {
