@@ -20,8 +20,9 @@ type renderRunCase struct {
 	src  func(t testing.TB) *FileSource
 }
 
-// renderRunCases are the shipped stacks, the lab's stack and a generated 100-host prod stack with
-// WireGuard on (no shipped stack enables it), so that every component's steps are covered.
+// renderRunCases are the shipped stacks, the lab's stack, a generated 100-host prod stack with
+// WireGuard on (no shipped stack enables it) and the lab's stack with lost hosts, so that every
+// component's steps are covered, the removals of lost machines included.
 var renderRunCases = []renderRunCase{
 	{"prod", func(t testing.TB) *FileSource { return stackSource(t, "prod") }},
 	{"stg", func(t testing.TB) *FileSource { return stackSource(t, "stg") }},
