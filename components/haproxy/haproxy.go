@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
@@ -63,17 +64,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if p.Stats.Enabled && args.StatsPassword == nil {
 		return nil, fmt.Errorf("haproxy: pm4ml:haproxyStatsPassword is not set but pm4ml:haproxy.statsEnabled is true; pulumi config set --secret pm4ml:haproxyStatsPassword")
 	}
-	machine := map[string]hosts.Host{}
-	for _, h := range args.Hosts {
-		machine[h.Name] = h
-	}
-	for _, lb := range p.LBs() {
-		if _, ok := machine[lb.Name]; !ok {
-			return nil, fmt.Errorf("haproxy: no machine for the haproxy host %s (Args.Hosts): every pm4ml:hosts entry with the haproxy role needs one", lb.Name)
-		}
-		if args.After[lb.Name] == nil {
-			return nil, fmt.Errorf("haproxy: no host preparation to wait for on %s (Args.After[%q])", lb.Name, lb.Name)
-		}
+	machine, _, errs := remotecmd.Machines("haproxy", args.Hosts, remotecmd.Names(p.LBs(), func(n Node) string { return n.Name }), nil, args.After)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	rendered, err := Render(p)
 	if err != nil {

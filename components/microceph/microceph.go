@@ -1,7 +1,7 @@
 package microceph
 
 import (
-	"fmt"
+	"errors"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -70,28 +70,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]hosts.Host{}
-	for _, h := range args.Hosts {
-		byName[h.Name] = h
-	}
-	var lost []hosts.Host
-	for _, n := range args.Plan.Nodes {
-		if _, ok := byName[n.Name]; !ok {
-			return nil, fmt.Errorf("microceph: no machine for storage host %q (Args.Hosts)", n.Name)
-		}
-		if args.After != nil && args.After[n.Name] == nil {
-			return nil, fmt.Errorf("microceph: no After entry for storage host %q: pass its HostPrep.Ready", n.Name)
-		}
-	}
-	for _, n := range args.Plan.Lost {
-		h, ok := byName[n.Name]
-		if !ok {
-			return nil, fmt.Errorf("microceph: no machine for the lost storage host %q (Args.Hosts)", n.Name)
-		}
-		lost = append(lost, h)
-	}
-	if err := remotecmd.MarkedLost("microceph", lost); err != nil {
-		return nil, err
+	nodeName := func(n Node) string { return n.Name }
+	byName, lost, errs := remotecmd.Machines("microceph", args.Hosts, remotecmd.Names(args.Plan.Nodes, nodeName), remotecmd.Names(args.Plan.Lost, nodeName), args.After)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	boot := byName[r.Bootstrap.Name]
 	run := func(step string, h hosts.Host, s remotecmd.Script, o remotecmd.Options, deps []pulumi.Resource, extra ...pulumi.ResourceOption) (*remote.Command, error) {

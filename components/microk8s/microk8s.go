@@ -2,7 +2,6 @@ package microk8s
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -101,31 +100,9 @@ func (a *Args) machines() (map[string]hosts.Host, error) {
 	if a.JoinSecret == nil {
 		errs = append(errs, errors.New("microk8s: no join secret (Args.JoinSecret): the join tokens are derived from it"))
 	}
-	byName := map[string]hosts.Host{}
-	for _, h := range a.Hosts {
-		byName[h.Name] = h
-	}
-	for _, n := range a.Plan.Nodes {
-		h, ok := byName[n.Name]
-		if a.After[n.Name] == nil {
-			errs = append(errs, fmt.Errorf("microk8s: no host-preparation step for %q (Args.After): the node must be prepared before MicroK8s is installed", n.Name))
-		}
-		if !ok || h.Conn == nil || h.Identity == nil {
-			errs = append(errs, fmt.Errorf("microk8s: host %q has no SSH connection or identity (take hosts from the hosts component)", n.Name))
-		}
-	}
-	var lost []hosts.Host
-	for _, n := range a.Plan.Lost {
-		h, ok := byName[n.Name]
-		if !ok || h.Conn == nil {
-			errs = append(errs, fmt.Errorf("microk8s: lost host %q has no connection (take Hosts.Lost from the hosts component)", n.Name))
-			continue
-		}
-		lost = append(lost, h)
-	}
-	if err := remotecmd.MarkedLost("microk8s", lost); err != nil {
-		errs = append(errs, err)
-	}
+	nodeName := func(n Node) string { return n.Name }
+	byName, _, merrs := remotecmd.Machines("microk8s", a.Hosts, remotecmd.Names(a.Plan.Nodes, nodeName), remotecmd.Names(a.Plan.Lost, nodeName), a.After)
+	errs = append(errs, merrs...)
 	if _, err := normalize(a.Plan); err != nil {
 		errs = append(errs, err)
 	}

@@ -621,7 +621,7 @@ func TestArgsValidation(t *testing.T) {
 		want   []string
 	}{
 		{"no master", func(a *microk8s.Args) { setNodes(a, prodNodes()[3:]) }, []string{"no host with the role master"}},
-		{"no after", func(a *microk8s.Args) {}, []string{`no host-preparation step for "m1" (Args.After)`}},
+		{"no after", func(a *microk8s.Args) {}, []string{"microk8s: no After entry for host m1"}},
 		{"no secret", func(a *microk8s.Args) { a.JoinSecret = nil }, []string{"no join secret"}},
 		{"bad channel", func(a *microk8s.Args) { a.Plan.Channel = "1.31 stable" }, []string{"pm4ml:microk8s.channel"}},
 		{"no user", func(a *microk8s.Args) { a.Plan.User = "" }, []string{"pm4ml:ssh.user"}},

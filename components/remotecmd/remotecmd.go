@@ -332,6 +332,51 @@ func MarkedLost(component string, lost []hosts.Host) error {
 	return nil
 }
 
+// Machines resolves the host names of a component's plan to the machines the component was
+// given (its Args.Hosts, from the hosts component), before anything is registered: every live
+// host needs a machine and an entry in after (what its first step waits for: its hostprep
+// Ready); every lost host needs a machine marked lost (MarkedLost). It returns the machines by name, the lost ones in
+// plan order and every problem at once, each naming the component and the host.
+func Machines(component string, given []hosts.Host, live, lost []string, after map[string]pulumi.Resource) (map[string]hosts.Host, []hosts.Host, []error) {
+	byName := make(map[string]hosts.Host, len(given))
+	for _, h := range given {
+		byName[h.Name] = h
+	}
+	var errs []error
+	for _, n := range live {
+		if h, ok := byName[n]; !ok {
+			errs = append(errs, fmt.Errorf("%s: no machine for host %s (Args.Hosts): every pm4ml:hosts entry of the plan needs one; fix: pass the machines of the hosts component", component, n))
+		} else if h.Conn == nil || h.Identity == nil {
+			errs = append(errs, fmt.Errorf("%s: host %s has no SSH connection or identity; fix: pass the machines of the hosts component", component, n))
+		}
+		if after[n] == nil {
+			errs = append(errs, fmt.Errorf("%s: no After entry for host %s; fix: pass its host preparation (hostprep Ready)", component, n))
+		}
+	}
+	var lostHosts []hosts.Host
+	for _, n := range lost {
+		h, ok := byName[n]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: no machine for the lost host %s (Args.Hosts); fix: pass Hosts.Lost of the hosts component", component, n))
+			continue
+		}
+		lostHosts = append(lostHosts, h)
+	}
+	if err := MarkedLost(component, lostHosts); err != nil {
+		errs = append(errs, err)
+	}
+	return byName, lostHosts, errs
+}
+
+// Names are the host names of a plan's nodes, for Machines (name reads one node's).
+func Names[T any](nodes []T, name func(T) string) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = name(n)
+	}
+	return out
+}
+
 // Run registers the remote.Command of a script on a host. The host's Ready resources are
 // dependencies and its Identity (or Options.Subject) a trigger (a replaced machine is prepared
 // again); a changed script or connection is an update, on which pulumi-command runs `create`

@@ -167,3 +167,46 @@ func TestFrozenAndMarkedLost(t *testing.T) {
 		t.Errorf("unmarked: %v", err)
 	}
 }
+
+// TestMachines: a component's plan names resolve to the machines it was given; every problem at
+// once (a live host without machine, without connection, without After entry; a lost host
+// without machine or not marked lost), each naming the component and the host.
+func TestMachines(t *testing.T) {
+	conn := remote.ConnectionArgs{Host: pulumi.String("10.0.0.1")}
+	m := func(name string, lost bool) hosts.Host {
+		return hosts.Host{Name: name, Conn: conn, Identity: pulumi.String(name), Lost: lost}
+	}
+	prep := &pulumi.CustomResourceState{}
+	after := map[string]pulumi.Resource{"a": prep, "b": prep}
+
+	byName, lost, errs := remotecmd.Machines("c", []hosts.Host{m("a", false), m("b", false), m("x", true)}, []string{"a", "b"}, []string{"x"}, after)
+	if len(errs) != 0 || len(byName) != 3 || byName["b"].Name != "b" || len(lost) != 1 || lost[0].Name != "x" {
+		t.Errorf("valid: %v %v %v", byName, lost, errs)
+	}
+
+	bare := hosts.Host{Name: "b"} // no connection, no identity
+	_, lost, errs = remotecmd.Machines("c", []hosts.Host{m("a", false), bare, m("x", false)}, []string{"a", "b", "d"}, []string{"x", "y"},
+		map[string]pulumi.Resource{"a": prep})
+	want := []string{
+		"c: host b has no SSH connection or identity",
+		"c: no After entry for host b",
+		"c: no machine for host d (Args.Hosts): every pm4ml:hosts entry",
+		"c: no After entry for host d",
+		"c: no machine for the lost host y (Args.Hosts)",
+		`c: host "x" is passed as lost but not marked lost`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d: %v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		if !strings.Contains(errs[i].Error(), w) {
+			t.Errorf("error %d %q lacks %q", i, errs[i], w)
+		}
+	}
+	if len(lost) != 1 || lost[0].Name != "x" {
+		t.Errorf("lost %v", lost)
+	}
+	if got := remotecmd.Names([]hosts.Host{m("p", false), m("q", false)}, func(h hosts.Host) string { return h.Name }); !slices.Equal(got, []string{"p", "q"}) {
+		t.Errorf("Names = %v", got)
+	}
+}

@@ -74,33 +74,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args.PrivateKey == nil {
 		errs = append(errs, errors.New("pm4ml:wireguardPrivateKey: is not set while WireGuard is enabled; fix: wg genkey | pulumi config set --secret pm4ml:wireguardPrivateKey"))
 	}
-	byName := map[string]hosts.Host{}
-	for _, h := range args.Hosts {
-		byName[h.Name] = h
-	}
+	byName, lost, merrs := remotecmd.Machines("wireguard", args.Hosts, args.Plan.Hosts, args.Plan.Lost, args.After)
+	errs = append(errs, merrs...)
 	live := make([]hosts.Host, 0, len(args.Plan.Hosts))
 	for _, n := range args.Plan.Hosts {
 		h, ok := byName[n]
 		if !ok {
-			errs = append(errs, fmt.Errorf("wireguard: no machine for host %s (Args.Hosts)", n))
 			continue
 		}
 		live = append(live, h)
 		if !h.Roles.Has(hosts.RoleHAProxy) {
 			errs = append(errs, fmt.Errorf("pm4ml:hosts (%s): WireGuard terminates on the HAProxy hosts, but %s has roles %s; fix: pass only the hosts with role haproxy (the firewall opens pm4ml:wireguard.port only there)", h.Name, h.Name, h.Roles))
 		}
-		if args.After != nil && args.After[h.Name] == nil {
-			errs = append(errs, fmt.Errorf("wireguard: no After entry for host %s; fix: pass its host preparation (hostprep Ready)", h.Name))
-		}
-	}
-	var lost []hosts.Host
-	for _, n := range args.Plan.Lost {
-		h, ok := byName[n]
-		if !ok {
-			errs = append(errs, fmt.Errorf("wireguard: no machine for the lost host %s (Args.Hosts)", n))
-			continue
-		}
-		lost = append(lost, h)
 	}
 	rendered, err := Render(args.Plan)
 	if err != nil {
@@ -132,9 +117,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		cmd := cmds[0]
 		c.Steps[h.Name] = cmd
 		c.Ready = append(c.Ready, cmd)
-	}
-	if err := remotecmd.MarkedLost("wireguard "+name, lost); err != nil {
-		return nil, err
 	}
 	for _, h := range lost {
 		if len(rendered) == 0 {

@@ -80,6 +80,19 @@ func watch(ctx *pulumi.Context, c *VPN, s *seen) {
 	ctx.Export("hosts", c.Hosts.ApplyT(func(v []string) []string { s.mu.Lock(); s.hosts = v; s.mu.Unlock(); return v }))
 }
 
+// preps are stand-ins of the host preparation of lb1 and lb2 (what their steps wait for).
+func preps(ctx *pulumi.Context) (map[string]pulumi.Resource, error) {
+	after := map[string]pulumi.Resource{}
+	for _, h := range []string{"lb1", "lb2"} {
+		r, err := remote.NewCommand(ctx, "prep-"+h+"-firewall", &remote.CommandArgs{Connection: testHost(h, "10.0.0.9").Conn, Create: pulumi.String("true")})
+		if err != nil {
+			return nil, err
+		}
+		after[h] = r
+	}
+	return after, nil
+}
+
 func enabledArgs(after map[string]pulumi.Resource) *Args {
 	s := testSettings()
 	return &Args{
@@ -117,13 +130,9 @@ func plainStrings(v resource.PropertyValue, out *[]string) {
 func TestVPNGraph(t *testing.T) {
 	var s seen
 	m, err := runMocks(t, func(ctx *pulumi.Context) error {
-		after := map[string]pulumi.Resource{}
-		for _, h := range []string{"lb1", "lb2"} {
-			r, err := remote.NewCommand(ctx, "prep-"+h+"-firewall", &remote.CommandArgs{Connection: testHost(h, "10.0.0.9").Conn, Create: pulumi.String("true")})
-			if err != nil {
-				return err
-			}
-			after[h] = r
+		after, err := preps(ctx)
+		if err != nil {
+			return err
 		}
 		c, err := New(ctx, "wireguard", enabledArgs(after))
 		if err != nil {
@@ -303,9 +312,13 @@ func TestVPNRefusesBadArgs(t *testing.T) {
 func TestVPNBadPrivateKeyDoesNotLeak(t *testing.T) {
 	const bogus = "hunter2-is-not-a-wireguard-key"
 	_, err := runMocks(t, func(ctx *pulumi.Context) error {
-		a := enabledArgs(nil)
+		after, err := preps(ctx)
+		if err != nil {
+			return err
+		}
+		a := enabledArgs(after)
 		a.PrivateKey = pulumi.ToSecret(pulumi.String(bogus)).(pulumi.StringOutput)
-		_, err := New(ctx, "wireguard", a)
+		_, err = New(ctx, "wireguard", a)
 		return err
 	})
 	if err == nil {
@@ -325,7 +338,11 @@ func TestVPNLostHost(t *testing.T) {
 	lost := testHost("lb3", "10.0.0.23", hosts.RoleHAProxy)
 	lost.Lost = true
 	m, err := runMocks(t, func(ctx *pulumi.Context) error {
-		a := enabledArgs(nil)
+		after, err := preps(ctx)
+		if err != nil {
+			return err
+		}
+		a := enabledArgs(after)
 		a.Plan.Lost, a.Hosts = []string{lost.Name}, append(a.Hosts, lost)
 		c, err := New(ctx, "wireguard", a)
 		if err != nil {
@@ -353,9 +370,13 @@ func TestVPNLostHost(t *testing.T) {
 		t.Errorf("hosts output %v", s.hosts)
 	}
 	_, err = runMocks(t, func(ctx *pulumi.Context) error {
-		a := enabledArgs(nil)
+		after, err := preps(ctx)
+		if err != nil {
+			return err
+		}
+		a := enabledArgs(after)
 		a.Plan.Lost, a.Hosts = []string{"lb3"}, append(a.Hosts, testHost("lb3", "10.0.0.23", hosts.RoleHAProxy))
-		_, err := New(ctx, "wireguard", a)
+		_, err = New(ctx, "wireguard", a)
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "not marked lost") {
