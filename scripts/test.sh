@@ -41,7 +41,7 @@ echo "== go test ./..."
 # go test -json, re-rendered like plain `go test` output: package lines always,
 # a test's own output only when it fails; then count.
 # The timeout guards against a hang; it is not a budget: tests/lab (TestStackLab, the full-stack
-# lab's twelve subtests) ran 2796 s in a CI run that passed and hit a 50-minute timeout in the
+# lab's fourteen subtests) ran 2796 s in a CI run that passed and hit a 50-minute timeout in the
 # next; with the program built once it runs ~1000 s. 75 minutes, plus the ~10 minutes the rest of
 # this script takes beside and after it, stays inside CI's 90 and still prints where it hung.
 for m in "${MODULES[@]}"; do (cd "$m" && go test ./... -count=1 -timeout 75m -json 2>&1) || true; done | python3 -c '
