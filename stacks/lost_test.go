@@ -11,7 +11,7 @@ import (
 )
 
 // editHosts rewrites pm4ml:hosts of src: f gets the entries as JSON objects.
-func editHosts(t *testing.T, src *FileSource, f func([]map[string]any) []map[string]any) {
+func editHosts(t testing.TB, src *FileSource, f func([]map[string]any) []map[string]any) {
 	t.Helper()
 	raw, _ := src.Get("hosts")
 	var hs []map[string]any
@@ -27,7 +27,7 @@ func editHosts(t *testing.T, src *FileSource, f func([]map[string]any) []map[str
 
 // markLost sets lost: true on the named host and, when replacement is set, adds a host with the
 // same roles under that name and address.
-func markLost(t *testing.T, src *FileSource, name, replacement, address string) {
+func markLost(t testing.TB, src *FileSource, name, replacement, address string) {
 	t.Helper()
 	editHosts(t, src, func(hs []map[string]any) []map[string]any {
 		for _, h := range hs {
@@ -105,7 +105,7 @@ func TestDeployLostHost(t *testing.T) {
 			}
 			switch {
 			case slices.Contains(lost.frozen, r.Name):
-				if !slices.Equal(r.IgnoreChanges, []string{"*"}) || !r.RetainOnDelete {
+				if !r.Frozen() {
 					t.Errorf("%s: ignoreChanges %v retainOnDelete %v, want frozen and retained", r.Name, r.IgnoreChanges, r.RetainOnDelete)
 				}
 				frozen = append(frozen, r.Name)

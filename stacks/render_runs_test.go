@@ -26,41 +26,21 @@ type renderRunCase struct {
 var renderRunCases = []renderRunCase{
 	{"prod", func(t testing.TB) *FileSource { return stackSource(t, "prod") }},
 	{"stg", func(t testing.TB) *FileSource { return stackSource(t, "stg") }},
-	{"stacklab", func(t testing.TB) *FileSource {
-		return sourceWithSecrets(t, filepath.Join("..", "tests", "lab", "testdata", "Pulumi.stacklab.yaml"), "install.yaml")
-	}},
+	{"stacklab", stacklabSource},
 	{"gen100-wireguard", func(t testing.TB) *FileSource { return generatedSource(t, 100, true) }},
 	// the lab's stack with a worker and a storage host lost (README "Day 2: a host gone for good"):
 	// their removals run from survivors; their frozen steps run nothing render writes (below)
 	{"stacklab-lost-h5-h10", func(t testing.TB) *FileSource {
-		return withLost(t, sourceWithSecrets(t, filepath.Join("..", "tests", "lab", "testdata", "Pulumi.stacklab.yaml"), "install.yaml"), "h5", "h10")
+		src := stacklabSource(t)
+		markLost(t, src, "h5", "", "")
+		markLost(t, src, "h10", "", "")
+		return src
 	}},
 }
 
-// withLost marks the named hosts of src lost (`pm4ml:hosts[].lost: true`).
-func withLost(t testing.TB, src *FileSource, names ...string) *FileSource {
-	t.Helper()
-	raw, _ := src.Get("hosts")
-	var hs []map[string]any
-	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, h := range hs {
-		if slices.Contains(names, h["name"].(string)) {
-			h["lost"] = true
-			n++
-		}
-	}
-	if n != len(names) {
-		t.Fatalf("withLost: %d of the hosts %v are in the stack", n, names)
-	}
-	b, err := json.Marshal(hs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.Set("hosts", string(b), false)
-	return src
+// stacklabSource is the lab's stack (tests/lab) with its secrets set.
+func stacklabSource(t testing.TB) *FileSource {
+	return sourceWithSecrets(t, filepath.Join("..", "tests", "lab", "testdata", "Pulumi.stacklab.yaml"), "install.yaml")
 }
 
 // sourceWithSecrets reads a stack file, points Argo CD at a fixture manifest and sets every
@@ -298,17 +278,15 @@ func checkRenderIsWhatRuns(t *testing.T, c *Config, arts []Artifact, m *mocktest
 		bodies[host] = append(bodies[host], body)
 	}
 	var lost []string
-	for _, h := range c.Hosts {
-		if h.Lost {
-			lost = append(lost, h.Name)
-		}
+	for _, h := range c.LostHosts() {
+		lost = append(lost, h.Name)
 	}
 	frozen := 0
 	for _, r := range cmds {
 		// A frozen step (a membership step on or about a machine gone for good: every input
 		// ignored, retained on delete) keeps what it ran when it was created and never runs
 		// again; render writes nothing for it. It must be about a lost host.
-		if r.RetainOnDelete && slices.Equal(r.IgnoreChanges, []string{"*"}) {
+		if r.Frozen() {
 			if !slices.ContainsFunc(lost, func(h string) bool { return slices.Contains(strings.Split(r.Name, "-"), h) }) {
 				t.Errorf("%s is frozen but names no lost host (%v)", r.Name, lost)
 			}

@@ -39,6 +39,12 @@ type Resource struct {
 	RetainOnDelete bool
 }
 
+// Frozen reports whether the resource was registered frozen, as remotecmd.Run registers a step on
+// or about a lost machine: every input ignored and retained on delete.
+func (r Resource) Frozen() bool {
+	return r.RetainOnDelete && len(r.IgnoreChanges) == 1 && r.IgnoreChanges[0] == "*"
+}
+
 // Mocks records resources; it implements pulumi.MockResourceMonitor.
 type Mocks struct {
 	mu        sync.Mutex

@@ -158,8 +158,8 @@ func pulumiEnv(t *testing.T, dir, labBin string) []string {
 // prebuiltProgram builds the program once (go build of the repository at repo into dir/program,
 // with the CLI's environment env) and returns the project file py with its `runtime: go` line
 // turned into the Go runtime's `binary` option naming that executable: every CLI run of the test
-// then runs the same program without the language host linking it again (~15-30 s a run, some
-// thirty runs in TestStackLab). A lab left up for a person (PM4ML_LAB_KEEP=1) keeps `runtime: go`,
+// then runs the same program without the language host linking it again (~15-30 s a run, 36
+// `up`/`preview` runs in TestStackLab). A lab left up for a person (PM4ML_LAB_KEEP=1) keeps `runtime: go`,
 // so that an edited program is what `scripts/lab.sh pulumi ...` runs.
 func prebuiltProgram(t *testing.T, py []byte, repo, dir string, env []string) []byte {
 	t.Helper()
